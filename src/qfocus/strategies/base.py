@@ -1,0 +1,103 @@
+"""The one interface every strategy implements: (model, document, query) → `Summary`.
+
+A strategy is how a document longer than the model's window becomes an answer: shorten it
+(`truncate`), refuse it (`full`), and later read it into memory (`ideal`, `infini`), train on it
+(`lift`), decode chunks in parallel (`focus`) or retrieve from it (`qllm`, `retrieve`). Strategies
+register themselves by name with `@register`; the CLI and `qfocus.summarize` look them up there.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+from qfocus.config import SummarizeConfig
+from qfocus.documents import check_query, check_text
+from qfocus.errors import InputError
+from qfocus.generation import Callbacks, generate
+from qfocus.models import LoadedModel
+from qfocus.prompts import Prompt, PromptBuilder, document_budget
+
+
+@dataclass
+class Summary:
+    """An answer and how it was made (the fields of `qfocus summarize --json`)."""
+
+    summary: str
+    strategy: str
+    model: str
+    prompt_tokens: int  # tokens the model read
+    document_tokens: int  # tokens of the whole document
+    truncated_tokens: int  # document tokens the model never saw
+    answer_tokens: int
+    seconds: float  # reading + answering, model loading excluded
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Strategy(ABC):
+    """Turns (document, query) into a `Summary` with a loaded model."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def __init__(self, config: SummarizeConfig | None = None):
+        self.config = config or SummarizeConfig()
+
+    @abstractmethod
+    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        """Answer `query` about `document`."""
+
+
+class SinglePromptStrategy(Strategy):
+    """A strategy that fits (part of) the document into one prompt and decodes once."""
+
+    @abstractmethod
+    def fit(self, document_ids: list[int], budget: int, builder: PromptBuilder, window: int) -> list[int]:
+        """The document ids to put in the prompt, at most `budget` of them."""
+
+    def prepare(self, lm: LoadedModel, document: str, query: str) -> Prompt:
+        """The prompt this strategy would decode from (no model call)."""
+        check_text(document)
+        query = check_query(query)
+        builder = PromptBuilder(lm.tokenizer)
+        window = self.config.context_window or lm.context_window
+        max_new = self.config.generation.max_new_tokens
+        budget = document_budget(window, builder.overhead(query), max_new)
+        document_ids = builder.encode(document)
+        kept = self.fit(document_ids, budget, builder, window)
+        return builder.build(query, kept, document_tokens=len(document_ids))
+
+    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        start = time.perf_counter()
+        prompt = self.prepare(lm, document, query)
+        answer = generate(lm, prompt.input_ids, self.config.generation, callbacks)
+        return Summary(
+            summary=answer.text,
+            strategy=self.name,
+            model=lm.name,
+            prompt_tokens=len(prompt),
+            document_tokens=prompt.document_tokens,
+            truncated_tokens=prompt.truncated_tokens,
+            answer_tokens=answer.new_tokens,
+            seconds=round(time.perf_counter() - start, 3),
+        )
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register(cls: type[Strategy]) -> type[Strategy]:
+    """Class decorator: make a strategy available by its `name`."""
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def get_strategy(name: str, config: SummarizeConfig | None = None) -> Strategy:
+    """An instance of the strategy called `name`; a clear error listing the known ones otherwise."""
+    if name not in STRATEGIES:
+        raise InputError(f"unknown strategy '{name}': use one of {', '.join(sorted(STRATEGIES))}")
+    return STRATEGIES[name](config)
