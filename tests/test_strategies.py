@@ -1,0 +1,119 @@
+"""The strategy interface, the registry, and decoding equal to transformers' own generate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import qfocus
+from conftest import long_text
+from qfocus.config import GenerationConfig, SummarizeConfig
+from qfocus.errors import InputError
+from qfocus.generation import Callbacks, generate, prefill
+from qfocus.strategies import STRATEGIES, Strategy, Summary, get_strategy, register
+
+QUERY = "What was decided?"
+
+
+def test_registry_lists_builtin_strategies_and_rejects_unknown():
+    assert {"truncate", "full"} <= set(STRATEGIES)
+    with pytest.raises(InputError, match="unknown strategy 'nope': use one of .*full.*truncate"):
+        get_strategy("nope")
+
+
+def test_a_registered_strategy_is_reachable_through_summarize(tiny_lm):
+    @register
+    class Echo(Strategy):
+        name = "echo-test"
+        description = "returns the query"
+
+        def summarize(self, lm, document, query, callbacks=None):
+            return Summary(query, self.name, lm.name, 0, 0, 0, 0, 0.0)
+
+    try:
+        assert qfocus.summarize("doc", "q?", tiny_lm, strategy="echo-test").summary == "q?"
+    finally:
+        STRATEGIES.pop("echo-test")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1024])
+def test_chunked_prefill_then_generate_equals_plain_generate(tiny_lm, chunk):
+    config = SummarizeConfig(generation=GenerationConfig(max_new_tokens=12, prefill_chunk=chunk, repetition_penalty=1.0))
+    prompt = get_strategy("truncate", config).prepare(tiny_lm, long_text(60), QUERY)
+    ours = generate(tiny_lm, prompt.input_ids, config.generation)
+    ids = torch.tensor([prompt.input_ids])
+    reference = tiny_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False,
+                                       pad_token_id=tiny_lm.tokenizer.pad_token_id)
+    expected = tiny_lm.tokenizer.decode(reference[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    assert ours.text == expected
+    assert ours.new_tokens == reference.shape[1] - ids.shape[1]
+
+
+def test_prefill_cache_matches_one_forward_pass(tiny_lm):
+    ids = torch.randint(5, len(tiny_lm.tokenizer), (1, 40))
+    cache = prefill(tiny_lm, ids, chunk=9)
+    with torch.inference_mode():
+        chunked = tiny_lm.model(input_ids=ids[:, -1:] * 0 + 7, past_key_values=cache).logits
+        whole = tiny_lm.model(input_ids=torch.cat([ids, ids[:, -1:] * 0 + 7], 1)).logits[:, -1:]
+    torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-5)
+
+
+def test_summary_metadata_and_streaming(tiny_lm):
+    streamed, progress = [], []
+    config = SummarizeConfig(generation=GenerationConfig(max_new_tokens=20, prefill_chunk=64))
+    callbacks = Callbacks(on_token=streamed.append, on_progress=lambda *a: progress.append(a))
+    result = qfocus.summarize(long_text(600), QUERY, tiny_lm, config=config, callbacks=callbacks)
+    assert result.strategy == "truncate" and result.model == tiny_lm.name
+    assert result.prompt_tokens + 20 <= tiny_lm.context_window
+    assert result.truncated_tokens > 0 and result.document_tokens > result.prompt_tokens
+    assert 1 <= result.answer_tokens <= 20
+    assert "".join(streamed).strip() == result.summary
+    assert progress[-1] == ("reading prompt", result.prompt_tokens - 1, result.prompt_tokens - 1)
+    assert set(result.to_dict()) >= {"summary", "strategy", "model", "prompt_tokens", "document_tokens",
+                                     "truncated_tokens", "seconds"}
+
+
+def test_sampling_is_seeded(tiny_lm):
+    config = GenerationConfig(max_new_tokens=10, temperature=1.0, top_p=0.9, seed=3)
+    prompt = get_strategy("truncate").prepare(tiny_lm, long_text(40), QUERY)
+    assert generate(tiny_lm, prompt.input_ids, config).text == generate(tiny_lm, prompt.input_ids, config).text
+
+
+def test_empty_inputs_are_refused_by_the_library(tiny_lm):
+    with pytest.raises(InputError, match="document is empty"):
+        qfocus.summarize("  \n", QUERY, tiny_lm)
+    with pytest.raises(InputError, match="query is empty"):
+        qfocus.summarize("text", " ", tiny_lm)
+
+
+@pytest.mark.parametrize("bad", [dict(max_new_tokens=0), dict(temperature=-1), dict(top_p=0), dict(prefill_chunk=0)])
+def test_generation_config_validation(bad):
+    with pytest.raises(InputError):
+        GenerationConfig(**bad)
+
+
+def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int) -> list[int]:
+    """Reference decoder: full forward each step; the penalty touches only tokens of the answer so far."""
+    answer: list[int] = []
+    for _ in range(steps):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids + answer])).logits[0, -1]
+        for token in set(answer):
+            logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
+        answer.append(int(logits.argmax()))
+        if answer[-1] == eos:
+            break
+    return answer
+
+
+def test_repetition_penalty_applies_to_the_answer_only(tiny_lm):
+    config = GenerationConfig(max_new_tokens=15, repetition_penalty=1.8, prefill_chunk=16)
+    prompt = get_strategy("truncate").prepare(tiny_lm, long_text(60), QUERY)
+    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 15, 1.8, tiny_lm.tokenizer.eos_token_id)
+    text = tiny_lm.tokenizer.decode(expected, skip_special_tokens=True).strip()
+    assert generate(tiny_lm, prompt.input_ids, config).text == text
+    # and the answer-only penalty really differs from penalising prompt tokens as well
+    ids = torch.tensor([prompt.input_ids])
+    both = tiny_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=15, do_sample=False,
+                                  repetition_penalty=1.8, pad_token_id=tiny_lm.tokenizer.pad_token_id)
+    assert both[0, ids.shape[1]:].tolist() != expected
