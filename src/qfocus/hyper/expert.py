@@ -1,0 +1,185 @@
+"""Attach the HyperExpert (or a static baseline) to a loaded causal LM by wrapping its modules.
+
+    expert = attach(model, HyperConfig(method="ideal-lora"))
+    with expert.query(query_mask):       # (B, T) bool from the prompt builder
+        loss = model(input_ids, attention_mask=..., labels=...).loss
+    expert.save("runs/x")                # adapter-only safetensors + JSON config
+    expert.detach()                      # the exact original modules are back
+
+Wrapping follows peft's pattern: each adapted module is replaced by a wrapper holding the original
+as `base_layer`; base weights are never copied or edited, and every adapter parameter's name
+contains `qf_`, so freezing, counting and saving are name filters. Works for Llama, Qwen2/3,
+Mistral and Gemma 3 (the same q/k/v/o and gate/up/down projection names).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from qfocus.errors import InputError
+from qfocus.hyper.config import HyperConfig
+from qfocus.hyper.context import GeneratedSlot, QueryState
+from qfocus.hyper.generator import HyperNetwork
+from qfocus.hyper.lora import LoRALinear
+from qfocus.hyper.padapter import ParallelAdapterMLP
+from qfocus.hyper.prompt import PromptAttention
+from qfocus.hyper.reader import QueryReader
+
+TARGET_PATHS = {
+    "q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
+    "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
+}
+ADAPTER_FILE, CONFIG_FILE = "adapter.safetensors", "adapter_config.json"
+FORMAT_VERSION = 1
+
+
+def is_adapter_parameter(name: str) -> bool:
+    return "qf_" in name
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    layers = getattr(model.get_decoder(), "layers", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise InputError(f"{type(model).__name__} has no decoder layers qfocus can adapt: use a Llama, Qwen, Mistral or Gemma 3 model")
+    return layers
+
+
+class HyperExpert:
+    """A handle on the adapters attached to one model."""
+
+    def __init__(self, model: nn.Module, config: HyperConfig):
+        self.model, self.config = model, config
+        self.state = QueryState()
+        self._originals: list[tuple[nn.Module, str, nn.Module]] = []  # (parent, attribute, original module)
+        text = model.config.get_text_config()
+        self.layers = config.resolve(text.num_hidden_layers)
+        self._attach(decoder_layers(model), text)
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(is_adapter_parameter(name))
+
+    # -- attaching ---------------------------------------------------------------------------------
+    def _attach(self, layers: nn.ModuleList, text) -> None:
+        hidden, heads = text.hidden_size, text.num_attention_heads
+        config, plan = self.config, self.layers
+        wrappers: dict[str, list] = {}  # head name → generated wrappers (for the head sizes)
+        for layer_index in (*plan.static, *plan.hyper):
+            generated_index = plan.hyper.index(layer_index) if layer_index in plan.hyper else None
+            layer = layers[layer_index]
+            slot = (lambda head: GeneratedSlot(self.state, head, generated_index)) if generated_index is not None else None
+            if config.kind == "lora":
+                for target in config.targets:
+                    parent, attribute = _parent(layer, TARGET_PATHS[target])
+                    wrapper = LoRALinear(getattr(parent, attribute), config.rank, config.alpha, config.dropout,
+                                         slot(target) if slot else None)
+                    self._replace(parent, attribute, wrapper, wrappers, target if slot else None)
+            elif config.kind == "prompt":
+                wrapper = PromptAttention(layer.self_attn, hidden, heads, config.prompt_tokens, slot("prompt") if slot else None)
+                self._replace(layer, "self_attn", wrapper, wrappers, "prompt" if slot else None)
+            else:
+                wrapper = ParallelAdapterMLP(layer.mlp, hidden, config.adapter_dim, slot("padapter") if slot else None)
+                self._replace(layer, "mlp", wrapper, wrappers, "padapter" if slot else None)
+        if plan.hyper:
+            sizes = {head: group[0].head_size for head, group in wrappers.items()}
+            network = HyperNetwork(hidden, len(plan.hyper), config.code_size, sizes, config.dropout)
+            network.to(next(self.model.parameters()).device)
+            reader = QueryReader(layers[plan.query_layer], network, self.state, config.detach_query)
+            self._replace(layers, str(plan.query_layer), reader, {}, None)
+
+    def _replace(self, parent: nn.Module, attribute: str, wrapper: nn.Module, groups: dict, head: str | None) -> None:
+        self._originals.append((parent, attribute, getattr(parent, attribute)))
+        setattr(parent, attribute, wrapper)
+        if head is not None:
+            groups.setdefault(head, []).append(wrapper)
+
+    def detach(self) -> nn.Module:
+        """Put every original module back (exactly the objects that were there) and unfreeze the model."""
+        for parent, attribute, original in reversed(self._originals):
+            setattr(parent, attribute, original)
+        self._originals.clear()
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(True)
+        return self.model
+
+    # -- using -------------------------------------------------------------------------------------
+    def query(self, query_mask: torch.Tensor):
+        """Context for forward calls whose first input holds the query tokens marked by `query_mask`."""
+        return self.state.query(query_mask)
+
+    def named_adapter_parameters(self) -> dict[str, nn.Parameter]:
+        return {name: p for name, p in self.model.named_parameters() if is_adapter_parameter(name)}
+
+    def parameter_counts(self) -> dict[str, int]:
+        adapter = sum(p.numel() for p in self.named_adapter_parameters().values())
+        total = sum(p.numel() for p in self.model.parameters())
+        trainable = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        return {"adapter": adapter, "trainable": trainable, "base": total - adapter}
+
+    # -- saving ------------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {name: p.detach().cpu().contiguous() for name, p in self.named_adapter_parameters().items()}
+        save_file(tensors, folder / ADAPTER_FILE)
+        meta = {"format": FORMAT_VERSION, "config": self.config.to_dict(), "base_model": model_identity(self.model)}
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        return folder
+
+
+def attach(model: nn.Module, config: HyperConfig | None = None) -> HyperExpert:
+    """Wrap `model`'s modules with the adapters of `config` and freeze everything else."""
+    return HyperExpert(model, config or HyperConfig())
+
+
+def load_adapter(model: nn.Module, folder: str | Path) -> HyperExpert:
+    """Attach a saved adapter to `model`; refuses an adapter trained on another base model."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file() or not (folder / ADAPTER_FILE).is_file():
+        raise InputError(f"{folder} is not a qfocus adapter (needs {CONFIG_FILE} and {ADAPTER_FILE})")
+    meta = json.loads((folder / CONFIG_FILE).read_text())
+    _check_identity(meta["base_model"], model_identity(model), folder)
+    expert = attach(model, HyperConfig(**meta["config"]))
+    tensors = load_file(folder / ADAPTER_FILE)
+    parameters = expert.named_adapter_parameters()
+    if set(tensors) != set(parameters):
+        expert.detach()
+        raise InputError(f"{folder}: adapter tensors do not match the model's adapter layout")
+    with torch.no_grad():
+        for name, tensor in tensors.items():
+            parameters[name].copy_(tensor)
+    return expert
+
+
+def model_identity(model: nn.Module) -> dict:
+    """What an adapter remembers of its base model: architecture and a checksum of the embeddings."""
+    text = model.config.get_text_config()
+    embedding = model.get_input_embeddings().weight.detach()
+    return {
+        "model_type": text.model_type, "num_hidden_layers": text.num_hidden_layers,
+        "hidden_size": text.hidden_size, "vocab_size": text.vocab_size,
+        "name_or_path": getattr(model.config, "_name_or_path", ""),
+        "embedding_checksum": round(float(embedding[:64].double().abs().sum()), 3),
+    }
+
+
+def _check_identity(saved: dict, current: dict, folder: Path) -> None:
+    keys = ("model_type", "num_hidden_layers", "hidden_size", "vocab_size")
+    differ = [f"{k} {saved[k]} vs {current[k]}" for k in keys if saved[k] != current[k]]
+    checksum_off = abs(saved["embedding_checksum"] - current["embedding_checksum"]) > 1e-3 * max(1.0, abs(saved["embedding_checksum"]))
+    if differ or checksum_off:
+        what = ", ".join(differ) if differ else "same architecture but different weights"
+        raise InputError(
+            f"adapter {folder} was trained on a different base model ({saved.get('name_or_path') or saved['model_type']}; "
+            f"{what}): load it onto the model it was trained on"
+        )
+
+
+def _parent(root: nn.Module, path: str) -> tuple[nn.Module, str]:
+    *parents, attribute = path.split(".")
+    for name in parents:
+        root = getattr(root, name)
+    return root, attribute
