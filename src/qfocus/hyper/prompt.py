@@ -7,7 +7,8 @@ gate that starts at zero, so the model equals the base model at step 0:
     out = Attention(x) + W_o · [ g_h · softmax(q_h K_pᵀ · scale) V_p ]_h
 
 K_p, V_p come from the layer's own k/v projections (and Gemma/Qwen3 k-norm) applied to the prompt
-vectors, without rotary position; queries get the layer's own q-norm and RoPE. The prompt vectors
+vectors, RMS-normalised first because those projections expect the layer's normalised inputs (a
+generated prompt starts tiny, a static one would otherwise need its scale learned); no rotary position; queries get the layer's own q-norm and RoPE. The prompt vectors
 (P × d) are learned (static) or generated per example from the query (IDEAL-Prompt, B × P × d).
 """
 
@@ -31,7 +32,7 @@ class PromptAttention(nn.Module):
         self.qf_gate = nn.Parameter(torch.zeros(num_heads, device=device))
         self.qf_prompt = None
         if slot is None:
-            self.qf_prompt = nn.Parameter(torch.randn(num_tokens, hidden, device=device) * 0.02)
+            self.qf_prompt = nn.Parameter(torch.randn(num_tokens, hidden, device=device))
         self.head_size = num_tokens * hidden
         self._rotate = sys.modules[type(base).__module__].apply_rotary_pos_emb  # the family's own RoPE
 
@@ -52,7 +53,7 @@ class PromptAttention(nn.Module):
             prompt = self.qf_prompt.expand(batch, -1, -1)  # (B, P, d)
         else:
             prompt = self.slot().view(batch, self.num_tokens, self.hidden)  # (B, P, d)
-        prompt = prompt.to(dtype)
+        prompt = F.rms_norm(prompt, (self.hidden,), eps=1e-6).to(dtype)  # (B, P, d), unit RMS like normed inputs
         q = attn.q_proj(x).view(batch, length, -1, head_dim).transpose(1, 2)  # (B, h, T, hd)
         k = attn.k_proj(prompt).view(batch, self.num_tokens, -1, head_dim).transpose(1, 2)  # (B, kvh, P, hd)
         v = attn.v_proj(prompt).view(batch, self.num_tokens, -1, head_dim).transpose(1, 2)  # (B, kvh, P, hd)

@@ -1,0 +1,1 @@
+"""Benchmarks that ship with the package, so `qfocus bench NAME` works from any install."""

@@ -1,0 +1,45 @@
+"""`qfocus bench NAME`: run a packaged benchmark and write its JSON report."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLES = """\
+examples:
+  qfocus bench adapters --out adapters.json                      # CPU, batch 4 x 1,024 tokens
+  qfocus bench adapters --device cuda --batch 8 --out gpu.json   # on a GPU, bf16
+"""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench", help="measure time and memory (writes JSON)", epilog=EXAMPLES,
+        description="Run a packaged benchmark; every figure is also a ratio to a baseline measured in the same run.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    benches = parser.add_subparsers(title="benchmarks", metavar="NAME", required=True, parser_class=type(parser))
+    adapters = benches.add_parser(
+        "adapters", help="forward+backward time and peak memory of each adapter method, vs static LoRA",
+        description="Forward+backward time and peak memory of base, each static method and each IDEAL method, "
+                    "each in its own process, as ratios to static LoRA measured in the same run.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    adapters.add_argument("--out", type=Path, required=True, help="where to write the JSON report")
+    adapters.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
+    adapters.add_argument("--batch", type=int, default=4, help="sequences per step (default: 4)")
+    adapters.add_argument("--length", type=int, default=1024, help="tokens per sequence (default: 1024)")
+    adapters.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default: 3)")
+    adapters.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    adapters.set_defaults(run=run_adapters)
+
+
+def run_adapters(args: argparse.Namespace) -> int:
+    from qfocus.bench.adapters import run
+    from qfocus.errors import InputError
+
+    if min(args.batch, args.length, args.steps) < 1:
+        raise InputError("--batch, --length and --steps must be positive")
+    report = run(args.out, model=args.model, batch=args.batch, length=args.length, steps=args.steps, device=args.device)
+    print(f"wrote {args.out} ({len(report['rows'])} methods)")
+    return 0
