@@ -73,8 +73,8 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_base_checkpoint(tmp_path_factory) -> Path:
-    """A base model: no chat template, tokenizer adds <s>."""
-    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-base"), chat=False)
+    """A base model: no chat template, tokenizer adds <s>; other weights than `tiny_checkpoint`."""
+    return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny-base"), chat=False, seed=1)
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,7 @@ def test_yaml_config_mirrors_flags(capsys, doc, tmp_path, tiny_checkpoint):
 def test_ctrl_c_exits_130(capsys, doc, tiny_checkpoint, monkeypatch):
     import qfocus.strategies.base as base
 
-    def interrupted(lm, ids, config, callbacks=None):
+    def interrupted(lm, ids, config, callbacks=None, query_mask=None):
         callbacks.on_token("partial answer")
         raise KeyboardInterrupt
 
@@ -183,3 +183,27 @@ def test_help_teaches_with_examples(capsys, argv):
 def test_no_command_prints_help_and_exits_2(capsys):
     code, _, err = run_cli(capsys)
     assert code == 2 and "summarize" in err
+
+
+def test_summarize_with_a_saved_adapter(capsys, doc, tmp_path, tiny_checkpoint):
+    from qfocus.hyper import HyperConfig, attach
+    from qfocus.models import load_model
+
+    lm = load_model(str(tiny_checkpoint))
+    attach(lm.model, HyperConfig(method="ideal-lora")).save(tmp_path / "adapter")
+    code, out, err = run_cli(capsys, "summarize", str(doc), "-q", QUERY, "--model", str(tiny_checkpoint),
+                             "--adapter", str(tmp_path / "adapter"), "--max-new-tokens", "5", "--json")
+    assert code == 0, err
+    assert json.loads(out)["answer_tokens"] <= 5
+    code, _, err = run_cli(capsys, "summarize", str(doc), "-q", QUERY, "--adapter", str(tmp_path))
+    assert_one_line_error(code, err, "is not a qfocus adapter")
+
+
+def test_adapter_from_another_model_is_refused(capsys, doc, tmp_path, tiny_checkpoint, tiny_base_checkpoint):
+    from qfocus.hyper import HyperConfig, attach
+    from qfocus.models import load_model
+
+    attach(load_model(str(tiny_base_checkpoint)).model, HyperConfig(method="lora")).save(tmp_path / "other")
+    code, _, err = run_cli(capsys, "summarize", str(doc), "-q", QUERY, "--model", str(tiny_checkpoint),
+                           "--adapter", str(tmp_path / "other"))
+    assert_one_line_error(code, err, "different base model")

@@ -275,3 +275,32 @@ def test_layer_plan_validation():
         HyperConfig(static_layers=(0, 1), hyper_layers=(1,)).resolve(2)
     plan = HyperConfig().resolve(30)
     assert plan.query_layer == 15 and plan.hyper == tuple(range(15, 30)) and plan.static == tuple(range(15))
+
+
+@pytest.mark.parametrize("method", ["ideal-lora", "ideal-prompt", "ideal-padapter"])
+def test_different_queries_give_different_outputs_after_training(tiny_lm, method):
+    model, tokenizer = tiny_lm.model, tiny_lm.tokenizer
+    document = "The board met on Tuesday to discuss the budget and the pumping station. " * 4
+    queries = ["What was decided about the budget?", "Who presented the survey?"]
+    expert = attach(model, HyperConfig(method=method, dropout=0.0))
+    try:
+        batch = make_batch(tokenizer, [(q, document, "The budget was approved.") for q in queries], 200)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-2)
+        for _ in range(3):
+            loss_on_batch(model, expert, batch).backward()
+            optimizer.step()
+            optimizer.zero_grad()
+        with torch.no_grad():
+            with expert.query(batch.query_mask):
+                adapted = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+                generated = {k: v.clone() for k, v in expert.state.generated.items()}
+        for params in generated.values():
+            assert not torch.allclose(params[0], params[1])
+    finally:
+        expert.detach()
+    with torch.no_grad():
+        plain = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+    # the adapter's contribution at the same answer token in both rows (5 before the end): queries differ
+    end = [int(row.nonzero().max()) for row in (batch.labels != -100)]
+    shift = [adapted[i, end[i] - 5] - plain[i, end[i] - 5] for i in range(2)]
+    assert (shift[0] - shift[1]).abs().max() > 1e-3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -92,11 +94,15 @@ def test_generation_config_validation(bad):
         GenerationConfig(**bad)
 
 
-def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int) -> list[int]:
-    """Reference decoder: full forward each step; the penalty touches only tokens of the answer so far."""
+def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int, expert=None, query_mask=None) -> list[int]:
+    """Reference decoder: full forward each step; the penalty touches only tokens of the answer so far.
+
+    With an `expert`, every step runs in a fresh query context over the whole sequence.
+    """
     answer: list[int] = []
     for _ in range(steps):
-        with torch.no_grad():
+        mask = torch.tensor([list(query_mask or []) + [False] * (len(ids) + len(answer) - len(query_mask or []))])
+        with torch.no_grad(), (expert.query(mask) if expert else contextlib.nullcontext()):
             logits = model(input_ids=torch.tensor([ids + answer])).logits[0, -1]
         for token in set(answer):
             logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
@@ -117,3 +123,26 @@ def test_repetition_penalty_applies_to_the_answer_only(tiny_lm):
     both = tiny_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=15, do_sample=False,
                                   repetition_penalty=1.8, pad_token_id=tiny_lm.tokenizer.pad_token_id)
     assert both[0, ids.shape[1]:].tolist() != expected
+
+
+@pytest.mark.parametrize("method", ["ideal-lora", "ideal-prompt", "padapter"])
+def test_generation_with_an_adapter_equals_naive_loop(tiny_lm, method):
+    from qfocus.hyper import HyperConfig, attach
+
+    expert = attach(tiny_lm.model, HyperConfig(method=method, dropout=0.0))
+    torch.manual_seed(4)
+    with torch.no_grad():
+        for parameter in expert.named_adapter_parameters().values():
+            parameter.add_(torch.randn_like(parameter) * 0.3)
+    tiny_lm.expert = expert
+    try:
+        config = GenerationConfig(max_new_tokens=12, repetition_penalty=1.3, prefill_chunk=5)  # query spans chunks
+        prompt = get_strategy("truncate").prepare(tiny_lm, long_text(50), QUERY)
+        expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, tiny_lm.tokenizer.eos_token_id,
+                                expert, prompt.query_mask)
+        ours = generate(tiny_lm, prompt.input_ids, config, query_mask=prompt.query_mask)
+        assert ours.text == tiny_lm.tokenizer.decode(expected, skip_special_tokens=True).strip()
+    finally:
+        tiny_lm.expert = None
+        expert.detach()
+    assert generate(tiny_lm, prompt.input_ids, config).text != ours.text  # the adapter mattered

@@ -48,6 +48,9 @@ class SummarizeConfig:
         metadata={"help": "Embedded model name (smollm2, gemma3-270m) or a local Hugging Face checkpoint directory."},
     )
     strategy: str = field(default="truncate", metadata={"help": "How a long document is fitted to the model."})
+    adapter: str | None = field(
+        default=None, metadata={"help": "Folder of a trained adapter (HyperExpert or static) to attach to the model."}
+    )
     context_window: int | None = field(
         default=None,
         metadata={"help": "Tokens the prompt plus answer may use; default: the model's own window."},

@@ -45,23 +45,41 @@ class _CallbackStreamer(TextStreamer):
 
 
 @torch.inference_mode()
-def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None) -> DynamicCache:
-    """Run `ids` (1, T) through the model in chunks; return the filled cache."""
+def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None, first: int | None = None) -> DynamicCache:
+    """Run `ids` (1, T) through the model in chunks (the first one `first` tokens long); return the cache."""
     cache = DynamicCache(config=lm.model.config)
     total = ids.shape[1]
-    for start in range(0, total, chunk):
-        lm.model(input_ids=ids[:, start : start + chunk], past_key_values=cache, use_cache=True, logits_to_keep=1)
+    bounds = [0, *range(max(first or chunk, 1), total, chunk), total]
+    for start, end in zip(bounds, bounds[1:]):
+        lm.model(input_ids=ids[:, start:end], past_key_values=cache, use_cache=True, logits_to_keep=1)
         if on_progress is not None:
-            on_progress("reading prompt", min(start + chunk, total), total)
+            on_progress("reading prompt", end, total)
     return cache
 
 
+def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, callbacks: Callbacks | None = None,
+             query_mask: list[bool] | None = None) -> Generated:
+    """Decode an answer to the prompt `input_ids`, streaming text to `callbacks.on_token`.
+
+    With a HyperExpert attached (`lm.expert`), `query_mask` marks the query tokens: the first prefill
+    chunk covers them, and the parameters generated from them serve the whole answer.
+    """
+    if lm.expert is None:
+        return _generate(lm, input_ids, config, callbacks or Callbacks())
+    if not query_mask or not any(query_mask):
+        raise ValueError("a model with an adapter needs the prompt's query_mask")
+    # the first prefill call holds the whole query, and is no longer than the prefill itself (T - 1)
+    first = min(max(config.prefill_chunk, max(i for i, q in enumerate(query_mask) if q) + 1), len(input_ids) - 1)
+    mask = torch.tensor([query_mask[:first]], device=lm.device)  # (1, first chunk)
+    with lm.expert.query(mask):
+        return _generate(lm, input_ids, config, callbacks or Callbacks(), first)
+
+
 @torch.inference_mode()
-def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, callbacks: Callbacks | None = None) -> Generated:
-    """Decode an answer to the prompt `input_ids`, streaming text to `callbacks.on_token`."""
-    callbacks = callbacks or Callbacks()
+def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, callbacks: Callbacks,
+              first: int | None = None) -> Generated:
     ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T)
-    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress)
+    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress, first)
     sampling = config.temperature > 0
     if sampling:
         torch.manual_seed(config.seed)

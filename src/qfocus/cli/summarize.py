@@ -24,6 +24,7 @@ examples:
   cat report.txt | qfocus summarize - -q "Which risks are named?" --max-new-tokens 200
   qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
   qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
+  qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a trained HyperExpert
   qfocus summarize notes.md -q "..." --config summarize.yaml   # same keys as the flags
 """
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = get_strategy(config.strategy, config)
     query = check_query(args.query)
     document = read_document(args.document, config.max_bytes)
-    lm = _load_with_status(config.model)
+    lm = _load_with_status(config.model, config.adapter)
     with _PromptProgress() as progress:
         callbacks = progress.callbacks(stream=not args.json)
         summary = strategy.summarize(lm, document, query, callbacks)
@@ -63,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_with_status(model: str):
+def _load_with_status(model: str, adapter: str | None = None):
     from rich.console import Console
 
     from qfocus.models import load_model
@@ -74,7 +75,7 @@ def _load_with_status(model: str):
         console.print(f"[dim]first use of {spec.name}: converting its GGUF to a cached checkpoint (once, ~20 s)[/]")
 
     with console.status(f"loading {model} ..."):
-        return load_model(model, on_convert=on_convert)
+        return load_model(model, adapter=adapter, on_convert=on_convert)
 
 
 class _PromptProgress:

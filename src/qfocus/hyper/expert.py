@@ -137,9 +137,7 @@ def attach(model: nn.Module, config: HyperConfig | None = None) -> HyperExpert:
 
 def load_adapter(model: nn.Module, folder: str | Path) -> HyperExpert:
     """Attach a saved adapter to `model`; refuses an adapter trained on another base model."""
-    folder = Path(folder)
-    if not (folder / CONFIG_FILE).is_file() or not (folder / ADAPTER_FILE).is_file():
-        raise InputError(f"{folder} is not a qfocus adapter (needs {CONFIG_FILE} and {ADAPTER_FILE})")
+    folder = check_adapter_folder(folder)
     meta = json.loads((folder / CONFIG_FILE).read_text())
     _check_identity(meta["base_model"], model_identity(model), folder)
     expert = attach(model, HyperConfig(**meta["config"]))
@@ -152,6 +150,14 @@ def load_adapter(model: nn.Module, folder: str | Path) -> HyperExpert:
         for name, tensor in tensors.items():
             parameters[name].copy_(tensor)
     return expert
+
+
+def check_adapter_folder(folder: str | Path) -> Path:
+    """The folder, if it holds a saved adapter; a clear error otherwise (cheap: call before loading a model)."""
+    folder = Path(folder)
+    if not (folder / CONFIG_FILE).is_file() or not (folder / ADAPTER_FILE).is_file():
+        raise InputError(f"{folder} is not a qfocus adapter (needs {CONFIG_FILE} and {ADAPTER_FILE})")
+    return folder
 
 
 def model_identity(model: nn.Module) -> dict:

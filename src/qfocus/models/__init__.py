@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -30,6 +31,7 @@ class LoadedModel:
     tokenizer: PreTrainedTokenizerBase
     name: str  # the embedded name or the checkpoint path the user gave
     context_window: int  # tokens of prompt + answer the model was trained for
+    expert: Any = None  # a qfocus.hyper.HyperExpert when an adapter is attached
 
     @property
     def device(self) -> torch.device:
@@ -66,9 +68,17 @@ def load_model(
     *,
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
+    adapter: str | Path | None = None,
     on_convert=None,
 ) -> LoadedModel:
-    """Load a model for inference (eval mode). fp32 on CPU and bf16 on GPU unless `dtype` is given."""
+    """Load a model for inference (eval mode). fp32 on CPU and bf16 on GPU unless `dtype` is given.
+
+    `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load.
+    """
+    if adapter is not None:
+        from qfocus.hyper.expert import check_adapter_folder
+
+        check_adapter_folder(adapter)  # fail before the slow part
     checkpoint = resolve_checkpoint(name_or_path, on_convert=on_convert)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
@@ -82,4 +92,9 @@ def load_model(
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
     window = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 2048
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window))
+    expert = None
+    if adapter is not None:
+        from qfocus.hyper import load_adapter
+
+        expert = load_adapter(model, adapter)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert)

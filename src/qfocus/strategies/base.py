@@ -74,7 +74,7 @@ class SinglePromptStrategy(Strategy):
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
         start = time.perf_counter()
         prompt = self.prepare(lm, document, query)
-        answer = generate(lm, prompt.input_ids, self.config.generation, callbacks)
+        answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
         return Summary(
             summary=answer.text,
             strategy=self.name,
