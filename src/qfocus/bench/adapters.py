@@ -94,7 +94,7 @@ def run(out: Path, model: str = "smollm2", batch: int = 4, length: int = 1024, s
     import torch
 
     report = {
-        "command": " ".join(["qfocus bench adapters", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv),
+        "command": "qfocus " + " ".join(sys.argv[1:]),
         "settings": {"model": model, "batch": batch, "length": length, "steps": steps, "device": device},
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
                     "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
