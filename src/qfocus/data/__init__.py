@@ -1,6 +1,51 @@
-"""Query-focused summarisation datasets in their native formats, read from the user's own copy."""
+"""Query-focused summarisation datasets in their native formats, read from the user's own copy.
 
+    examples = load_dataset("qmsum", "val")                  # ../shared/data/qmsum/val.jsonl
+    examples = load_dataset("covidet", "train", "/data/covidet")
+    triples = training_triples(examples)                     # one (query, document, summary) per reference
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qfocus.data.covidet import read_covidet
 from qfocus.data.example import Example
 from qfocus.data.qmsum import read_qmsum
+from qfocus.data.squality import read_squality
+from qfocus.errors import InputError
 
-__all__ = ["Example", "read_qmsum"]
+# dataset → split → file name inside its folder
+FILES = {
+    "qmsum": {"train": "train.jsonl", "val": "val.jsonl"},
+    "qmsum-gold": {"train": "train.jsonl", "val": "val.jsonl"},
+    "squality": {"train": "train.jsonl", "val": "dev.jsonl"},
+    "covidet": {"train": "train.json", "val": "val.json"},
+}
+DATASETS = tuple(FILES)
+
+
+def default_data_dir(name: str) -> Path:
+    return Path("..") / "shared" / "data" / name.removesuffix("-gold")
+
+
+def load_dataset(name: str, split: str, data_dir: str | Path | None = None) -> list[Example]:
+    """All examples of one split; `data_dir` is the folder with the dataset's native files."""
+    if name not in FILES:
+        raise InputError(f"unknown dataset '{name}': use one of {', '.join(DATASETS)}")
+    if split not in FILES[name]:
+        raise InputError(f"unknown split '{split}' of {name}: use one of {', '.join(FILES[name])}")
+    path = Path(data_dir or default_data_dir(name)) / FILES[name][split]
+    if name == "squality":
+        return list(read_squality(path))
+    if name == "covidet":
+        return list(read_covidet(path))
+    return list(read_qmsum(path, gold_spans=name == "qmsum-gold"))
+
+
+def training_triples(examples: list[Example]) -> list[tuple[str, str, str]]:
+    """(query, document, summary): one per reference, as the reference code trains on multi-reference data."""
+    return [(e.query, e.document, reference) for e in examples for reference in e.references]
+
+
+__all__ = ["DATASETS", "Example", "load_dataset", "read_covidet", "read_qmsum", "read_squality", "training_triples"]
