@@ -173,11 +173,11 @@ def test_ctrl_c_exits_130(capsys, doc, tiny_checkpoint, monkeypatch):
     assert err.strip() == "qfocus: interrupted"
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["summarize", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["summarize", "--help"], ["eval", "--help"], ["bench", "adapters", "--help"]])
 def test_help_teaches_with_examples(capsys, argv):
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0
-    assert "examples:" in out and "qfocus summarize" in out
+    assert "examples:" in out and f"qfocus {argv[0] if argv[0] != '--help' else 'summarize'}" in out
 
 
 def test_no_command_prints_help_and_exits_2(capsys):
@@ -207,3 +207,26 @@ def test_adapter_from_another_model_is_refused(capsys, doc, tmp_path, tiny_check
     code, _, err = run_cli(capsys, "summarize", str(doc), "-q", QUERY, "--model", str(tiny_checkpoint),
                            "--adapter", str(tmp_path / "other"))
     assert_one_line_error(code, err, "different base model")
+
+
+def test_eval_writes_predictions_and_metrics(capsys, tmp_path, tiny_checkpoint):
+    posts = {str(i): {"Reddit Post": f"Post {i}: I got my shot and felt fine.", "Annotations": {
+        "a": [{"Emotion": "fear", "Abstractive": "Scared of the shot."}, {"Emotion": "joy", "Abstractive": "Felt fine."}]}}
+        for i in range(3)}
+    (tmp_path / "val.json").write_text(json.dumps(posts))
+    out = tmp_path / "run"
+    code, stdout, err = run_cli(capsys, "eval", "--data", "covidet", "--data-dir", str(tmp_path), "--limit", "4",
+                                "--model", str(tiny_checkpoint), "--max-new-tokens", "6", "--out", str(out))
+    assert code == 0, err
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {"id", "query", "prediction", "references", "scores"} <= set(rows[0])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["examples"] == 4 and metrics["config"]["summarize"]["generation"]["max_new_tokens"] == 6
+    assert {"rouge1", "rouge2", "rougeLsum", "geometric_mean", "mean_prompt_tokens", "seconds_per_example"} <= set(metrics)
+    assert metrics["rouge1"] == round(sum(r["scores"]["rouge1"] for r in rows) / 4, 3)
+    assert "rougeLsum" in stdout
+
+
+def test_eval_bad_dataset_is_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "eval", "--data", "xsum", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "unknown dataset 'xsum'")

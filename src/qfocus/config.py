@@ -49,7 +49,7 @@ class SummarizeConfig:
     )
     strategy: str = field(default="truncate", metadata={"help": "How a long document is fitted to the model."})
     adapter: str | None = field(
-        default=None, metadata={"help": "Folder of a trained adapter (HyperExpert or static) to attach to the model."}
+        default=None, metadata={"help": "Folder of a trained adapter (HyperExpert or static) to attach; default: none (zero-shot)."}
     )
     context_window: int | None = field(
         default=None,

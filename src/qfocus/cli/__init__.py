@@ -19,6 +19,7 @@ examples:
   qfocus summarize meeting.md --query "What did the team decide about the launch date?"
   qfocus summarize - -q "List the open risks." < report.txt
   qfocus summarize --help        # every option, with defaults
+  qfocus eval --data covidet --split val --limit 20 --out runs/covidet-zero-shot
   qfocus bench adapters --out adapters.json
 
 exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
@@ -33,12 +34,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, summarize
+    from qfocus.cli import bench, evaluate, summarize
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     summarize.add_parser(subparsers)
+    evaluate.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser
 

@@ -40,13 +40,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, title: str 
         default = f.default if f.default is not MISSING else None
         kind = _scalar_type(hint)
         flag = "--" + f.name.replace("_", "-")
-        shown = "model's own" if default is None else default
+        text = f.metadata.get("help", "") + ("" if default is None else f" (default: {default})")
         if kind is bool:
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"{f.metadata.get('help', '')} (default: {shown})")
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
-            group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(),
-                               help=f"{f.metadata.get('help', '')} (default: {shown})")
+            group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
 
 
 def build_config(cls: type, args: argparse.Namespace, yaml_path: str | None = None):
