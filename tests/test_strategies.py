@@ -18,7 +18,7 @@ QUERY = "What was decided?"
 
 
 def test_registry_lists_builtin_strategies_and_rejects_unknown():
-    assert {"truncate", "full"} <= set(STRATEGIES)
+    assert {"truncate", "full", "lead"} <= set(STRATEGIES)
     with pytest.raises(InputError, match="unknown strategy 'nope': use one of .*full.*truncate"):
         get_strategy("nope")
 
@@ -146,3 +146,11 @@ def test_generation_with_an_adapter_equals_naive_loop(tiny_lm, method):
         tiny_lm.expert = None
         expert.detach()
     assert generate(tiny_lm, prompt.input_ids, config).text != ours.text  # the adapter mattered
+
+
+def test_lead_takes_the_first_thirty_words_without_the_model(tiny_lm, monkeypatch):
+    monkeypatch.setattr(tiny_lm.model, "forward", None)  # any model call would fail
+    document = " ".join(f"w{i}" for i in range(100))
+    result = qfocus.summarize(document, QUERY, tiny_lm, strategy="lead")
+    assert result.summary == " ".join(f"w{i}" for i in range(30))
+    assert result.prompt_tokens == 0 and result.strategy == "lead"

@@ -16,6 +16,7 @@ stdin). The answer streams to stdout as it is written; progress goes to stderr.
 strategies:
   truncate   keep the document's start and end so prompt + answer fit the window (default)
   full       the whole document in one prompt; refuses one that does not fit
+  lead       the document's first 30 words, no model (the extractive baseline for tables)
 """
 
 EXAMPLES = """\
