@@ -18,10 +18,18 @@ from qfocus.errors import InputError
 
 
 def _scalar_type(hint: Any) -> type:
-    """int for `int | None`, str for `str`, and so on."""
+    """int for `int | None`, str for `str`; for `tuple[int, ...]` the element type int."""
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    if typing.get_origin(hint) is tuple:
+        return typing.get_args(hint)[0]
     return hint
+
+
+def _is_sequence(hint: Any) -> bool:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(typing.get_origin(arg) is tuple for arg in typing.get_args(hint))
+    return typing.get_origin(hint) is tuple
 
 
 def _hints(cls: type) -> dict[str, Any]:
@@ -40,8 +48,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, title: str 
         default = f.default if f.default is not MISSING else None
         kind = _scalar_type(hint)
         flag = "--" + f.name.replace("_", "-")
-        text = f.metadata.get("help", "") + ("" if default is None else f" (default: {default})")
-        if kind is bool:
+        shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+        text = f.metadata.get("help", "") + ("" if default is None else f" (default: {shown})")
+        if _is_sequence(hint):
+            group.add_argument(flag, dest=f.name, type=kind, nargs="+", default=None, metavar=kind.__name__.upper(),
+                               help=text)
+        elif kind is bool:
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
         else:
             group.add_argument(flag, dest=f.name, type=kind, default=None, metavar=kind.__name__.upper(), help=text)
