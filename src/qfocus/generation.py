@@ -64,15 +64,16 @@ def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, ca
     With a HyperExpert attached (`lm.expert`), `query_mask` marks the query tokens: the first prefill
     chunk covers them, and the parameters generated from them serve the whole answer.
     """
+    callbacks = callbacks or Callbacks()
     if lm.expert is None:
-        return _generate(lm, input_ids, config, callbacks or Callbacks())
+        return _generate(lm, input_ids, config, callbacks)
     if not query_mask or not any(query_mask):
         raise ValueError("a model with an adapter needs the prompt's query_mask")
     # the first prefill call holds the whole query, and is no longer than the prefill itself (T - 1)
     first = min(max(config.prefill_chunk, max(i for i, q in enumerate(query_mask) if q) + 1), len(input_ids) - 1)
     mask = torch.tensor([query_mask[:first]], device=lm.device)  # (1, first chunk)
     with lm.expert.query(mask):
-        return _generate(lm, input_ids, config, callbacks or Callbacks(), first)
+        return _generate(lm, input_ids, config, callbacks, first)
 
 
 @torch.inference_mode()

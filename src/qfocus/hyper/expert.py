@@ -66,35 +66,40 @@ class HyperExpert:
     def _attach(self, layers: nn.ModuleList, text) -> None:
         hidden, heads = text.hidden_size, text.num_attention_heads
         config, plan = self.config, self.layers
-        wrappers: dict[str, list] = {}  # head name → generated wrappers (for the head sizes)
+        sizes: dict[str, int] = {}  # hypernetwork head → size of one example's generated tensor
         for layer_index in (*plan.static, *plan.hyper):
-            generated_index = plan.hyper.index(layer_index) if layer_index in plan.hyper else None
             layer = layers[layer_index]
-            slot = (lambda head: GeneratedSlot(self.state, head, generated_index)) if generated_index is not None else None
+            index = plan.hyper.index(layer_index) if layer_index in plan.hyper else None
             if config.kind == "lora":
                 for target in config.targets:
                     parent, attribute = _parent(layer, TARGET_PATHS[target])
                     wrapper = LoRALinear(getattr(parent, attribute), config.rank, config.alpha, config.dropout,
-                                         slot(target) if slot else None)
-                    self._replace(parent, attribute, wrapper, wrappers, target if slot else None)
+                                         self._slot(target, index))
+                    self._adapt(parent, attribute, wrapper, target, sizes)
             elif config.kind == "prompt":
-                wrapper = PromptAttention(layer.self_attn, hidden, heads, config.prompt_tokens, slot("prompt") if slot else None)
-                self._replace(layer, "self_attn", wrapper, wrappers, "prompt" if slot else None)
+                wrapper = PromptAttention(layer.self_attn, hidden, heads, config.prompt_tokens, self._slot("prompt", index))
+                self._adapt(layer, "self_attn", wrapper, "prompt", sizes)
             else:
-                wrapper = ParallelAdapterMLP(layer.mlp, hidden, config.adapter_dim, slot("padapter") if slot else None)
-                self._replace(layer, "mlp", wrapper, wrappers, "padapter" if slot else None)
+                wrapper = ParallelAdapterMLP(layer.mlp, hidden, config.adapter_dim, self._slot("padapter", index))
+                self._adapt(layer, "mlp", wrapper, "padapter", sizes)
         if plan.hyper:
-            sizes = {head: group[0].head_size for head, group in wrappers.items()}
             network = HyperNetwork(hidden, len(plan.hyper), config.code_size, sizes, config.dropout)
             network.to(next(self.model.parameters()).device)
             reader = QueryReader(layers[plan.query_layer], network, self.state, config.detach_query)
-            self._replace(layers, str(plan.query_layer), reader, {}, None)
+            self._replace(layers, str(plan.query_layer), reader)
 
-    def _replace(self, parent: nn.Module, attribute: str, wrapper: nn.Module, groups: dict, head: str | None) -> None:
+    def _slot(self, head: str, index: int | None) -> GeneratedSlot | None:
+        """The generated-parameter slot of a layer at `index` among the generated ones; None if static."""
+        return None if index is None else GeneratedSlot(self.state, head, index)
+
+    def _adapt(self, parent: nn.Module, attribute: str, wrapper: nn.Module, head: str, sizes: dict[str, int]) -> None:
+        self._replace(parent, attribute, wrapper)
+        if wrapper.slot is not None:
+            sizes[head] = wrapper.head_size
+
+    def _replace(self, parent: nn.Module, attribute: str, wrapper: nn.Module) -> None:
         self._originals.append((parent, attribute, getattr(parent, attribute)))
         setattr(parent, attribute, wrapper)
-        if head is not None:
-            groups.setdefault(head, []).append(wrapper)
 
     def detach(self) -> nn.Module:
         """Put every original module back (exactly the objects that were there) and unfreeze the model."""
