@@ -19,7 +19,8 @@ examples:
   qfocus summarize meeting.md --query "What did the team decide about the launch date?"
   qfocus summarize - -q "List the open risks." < report.txt
   qfocus summarize --help        # every option, with defaults
-  qfocus eval --data covidet --split val --limit 20 --out runs/covidet-zero-shot
+  qfocus train --data covidet --method ideal-lora --max-steps 30 --limit 64 --out runs/covidet-ideal
+  qfocus eval --data covidet --split val --adapter runs/covidet-ideal --limit 20 --out runs/covidet-ideal-eval
   qfocus bench adapters --out adapters.json
 
 exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
@@ -34,12 +35,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, evaluate, summarize
+    from qfocus.cli import bench, evaluate, summarize, train
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     summarize.add_parser(subparsers)
+    train.add_parser(subparsers)
     evaluate.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from qfocus.cli.status import conversion_notice
     from qfocus.evaluation.run import EvalConfig, evaluate
 
     config: EvalConfig = build_config(EvalConfig, args, args.config)
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("eval", total=None)
-        metrics = evaluate(config, lambda done, total: progress.update(task, completed=done, total=total))
+        metrics = evaluate(config, lambda done, total: progress.update(task, completed=done, total=total),
+                           on_convert=conversion_notice(console))
     console.print(f"{metrics['examples']} examples -> {config.out}")
     print(" ".join(f"{k} {metrics[k]}" for k in ("rouge1", "rouge2", "rougeLsum", "geometric_mean",
                                                   "mean_prompt_tokens", "seconds_per_example")))

@@ -47,6 +47,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qfocus.cli.status import load_with_status
     from qfocus.documents import check_query, read_document
     from qfocus.strategies import get_strategy
 
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = get_strategy(config.strategy, config)
     query = check_query(args.query)
     document = read_document(args.document, config.max_bytes)
-    lm = _load_with_status(config.model, config.adapter)
+    lm = load_with_status(config.model, config.adapter)
     with _PromptProgress() as progress:
         callbacks = progress.callbacks(stream=not args.json)
         summary = strategy.summarize(lm, document, query, callbacks)
@@ -63,20 +64,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("\n")
     return 0
-
-
-def _load_with_status(model: str, adapter: str | None = None):
-    from rich.console import Console
-
-    from qfocus.models import load_model
-
-    console = Console(stderr=True)
-
-    def on_convert(spec) -> None:
-        console.print(f"[dim]first use of {spec.name}: converting its GGUF to a cached checkpoint (once, ~20 s)[/]")
-
-    with console.status(f"loading {model} ..."):
-        return load_model(model, adapter=adapter, on_convert=on_convert)
 
 
 class _PromptProgress:

@@ -35,7 +35,7 @@ class EvalConfig:
             raise InputError(f"limit is {self.limit}: pass a positive number of examples, or leave it unset")
 
 
-def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None = None) -> dict:
+def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None = None, on_convert=None) -> dict:
     """Run the evaluation described by `config`; returns the metrics written to metrics.json."""
     from qfocus.data import load_dataset
     from qfocus.evaluation.rouge import aggregate, rouge
@@ -44,7 +44,7 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
 
     examples = load_dataset(config.data, config.split, config.data_dir)[: config.limit]
     strategy = get_strategy(config.summarize.strategy, config.summarize)
-    lm = load_model(config.summarize.model, adapter=config.summarize.adapter)
+    lm = load_model(config.summarize.model, adapter=config.summarize.adapter, on_convert=on_convert)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []

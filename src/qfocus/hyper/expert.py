@@ -125,6 +125,17 @@ class HyperExpert:
         return {"adapter": adapter, "trainable": trainable, "base": total - adapter}
 
     # -- saving ------------------------------------------------------------------------------------
+    def load_weights(self, folder: str | Path) -> None:
+        """Copy the adapter tensors saved in `folder` into this expert's parameters (same layout required)."""
+        folder = Path(folder)
+        tensors = load_file(folder / ADAPTER_FILE)
+        parameters = self.named_adapter_parameters()
+        if set(tensors) != set(parameters):
+            raise InputError(f"{folder}: adapter tensors do not match the model's adapter layout")
+        with torch.no_grad():
+            for name, tensor in tensors.items():
+                parameters[name].copy_(tensor)
+
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -146,14 +157,11 @@ def load_adapter(model: nn.Module, folder: str | Path) -> HyperExpert:
     meta = json.loads((folder / CONFIG_FILE).read_text())
     _check_identity(meta["base_model"], model_identity(model), folder)
     expert = attach(model, HyperConfig(**meta["config"]))
-    tensors = load_file(folder / ADAPTER_FILE)
-    parameters = expert.named_adapter_parameters()
-    if set(tensors) != set(parameters):
+    try:
+        expert.load_weights(folder)
+    except InputError:
         expert.detach()
-        raise InputError(f"{folder}: adapter tensors do not match the model's adapter layout")
-    with torch.no_grad():
-        for name, tensor in tensors.items():
-            parameters[name].copy_(tensor)
+        raise
     return expert
 
 

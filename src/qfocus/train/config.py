@@ -1,0 +1,81 @@
+"""Typed configuration of `qfocus train` (DESIGN §4 gives the reference values)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from qfocus.errors import InputError
+from qfocus.hyper.config import HyperConfig
+
+# Default peak learning rate per adapter kind, measured on SmolLM2 (docs/results.md): prompt vectors
+# are RMS-normalised before the layer's own k/v projections and need about 10x LoRA's rate.
+DEFAULT_LR = {"lora": 1e-3, "padapter": 1e-3, "prompt": 1e-2}
+PRECISIONS = ("auto", "no", "bf16", "fp16")
+
+
+@dataclass
+class TrainConfig:
+    """What to train on, with which adapter, and how."""
+
+    data: str = field(default="covidet", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet."})
+    split: str = field(default="train", metadata={"help": "Split to train on: train or val."})
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the dataset's native files; default ../shared/data/<name>."}
+    )
+    limit: int | None = field(
+        default=None,
+        metadata={"help": "Train on N (query, document, summary) triples drawn at random (with --seed); default: all."},
+    )
+    model: str = field(
+        default="smollm2",
+        metadata={"help": "Embedded model name (smollm2, gemma3-270m) or a local Hugging Face checkpoint directory."},
+    )
+    out: str = field(default="runs/train", metadata={"help": "Run folder: adapter, checkpoints/, log.jsonl, summary.json."})
+    max_input_tokens: int = field(
+        default=1024,
+        metadata={"help": "Prompt tokens per example; longer documents keep head and tail (reference: CovidET 768, QMSum 1600)."},
+    )
+    max_summary_tokens: int = field(default=256, metadata={"help": "Summary tokens per example (the loss is on these only)."})
+    epochs: int = field(default=1, metadata={"help": "Passes over the training triples (ignored when --max-steps is set)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimisation steps; default: --epochs."})
+    batch_size: int = field(default=4, metadata={"help": "Examples per forward pass on each process."})
+    grad_accum: int = field(default=1, metadata={"help": "Forward passes per optimisation step (effective batch = batch_size x grad_accum x processes)."})
+    lr: float | None = field(
+        default=None, metadata={"help": "Peak learning rate; default by adapter kind: lora and padapter 1e-3, prompt 1e-2."}
+    )
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of the steps with linear warm-up; cosine decay to 0 after."})
+    weight_decay: float = field(default=0.02, metadata={"help": "AdamW weight decay (betas 0.9, 0.95)."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm to this; 0 disables clipping."})
+    seed: int = field(default=0, metadata={"help": "Seed for the subset, the data order, initialisation and dropout."})
+    precision: str = field(
+        default="auto",
+        metadata={"help": "Mixed precision: auto (bf16 on GPU, fp32 on CPU, or what `accelerate launch` says), no, bf16, fp16."},
+    )
+    save_every: int = field(default=50, metadata={"help": "Write a resumable checkpoint every N optimisation steps."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Keep only the newest N checkpoints."})
+    resume: bool = field(default=False, metadata={"help": "Continue the run in --out from its newest checkpoint."})
+    hyper: HyperConfig = field(default_factory=HyperConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum", "save_every", "keep_checkpoints", "max_input_tokens",
+                     "max_summary_tokens"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        for name in ("limit", "max_steps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number, or leave it unset")
+        if self.lr is not None and self.lr <= 0:
+            raise InputError(f"lr is {self.lr}: pass a positive learning rate such as 1e-3")
+        if not 0 <= self.warmup_ratio < 1:
+            raise InputError(f"warmup_ratio is {self.warmup_ratio}: pass a value in [0, 1)")
+        if self.weight_decay < 0 or self.max_grad_norm < 0:
+            raise InputError("weight_decay and max_grad_norm must not be negative")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"unknown precision '{self.precision}': use one of {', '.join(PRECISIONS)}")
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.hyper.kind]
+
+    def to_dict(self) -> dict:
+        return asdict(self)

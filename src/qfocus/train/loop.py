@@ -1,0 +1,215 @@
+"""`qfocus train`: fit an adapter (HyperExpert or static baseline) on (query, document, summary) triples.
+
+Built on accelerate, so one loop serves CPU, one GPU in bf16 and `accelerate launch` on many:
+
+    config = TrainConfig(data="covidet", hyper=HyperConfig(method="ideal-lora"), max_steps=30, out="runs/x")
+    summary = train(config)          # runs/x: adapter files, log.jsonl, checkpoints/, summary.json
+
+AdamW (0.9, 0.95) with linear warm-up then cosine decay (DESIGN §4), loss on the summary tokens only
+(`qfocus.hyper.training.loss_on_batch`). Every optimisation step appends one line to log.jsonl;
+every `save_every` steps an adapter-only checkpoint is written, and `resume=True` continues from the
+newest one with the same data order, dropout draws and schedule as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from qfocus.errors import InputError
+from qfocus.train.checkpoint import checkpoint_folders, load_checkpoint, restore_rng, save_checkpoint
+from qfocus.train.config import TrainConfig
+
+LOG_FILE, CONFIG_FILE, SUMMARY_FILE = "log.jsonl", "train_config.json", "summary.json"
+
+# on_start(first_step, total_steps) before the first batch; on_step(record, total_steps) after every
+# optimisation step. Both run on the main process only.
+StartCallback = Callable[[int, int], None]
+StepCallback = Callable[[dict, int], None]
+
+
+class Collate:
+    """Tokenises a list of triples into a right-padded `Batch` (picklable for data-loader workers)."""
+
+    def __init__(self, tokenizer, max_input_tokens: int, max_summary_tokens: int):
+        self.tokenizer, self.max_input_tokens, self.max_summary_tokens = tokenizer, max_input_tokens, max_summary_tokens
+
+    def __call__(self, triples):
+        from qfocus.hyper.training import make_batch
+
+        return make_batch(self.tokenizer, triples, self.max_input_tokens, self.max_summary_tokens)
+
+
+def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: StepCallback | None = None,
+          on_convert=None) -> dict:
+    """Train as `config` says; returns (and writes to OUT/summary.json) the run's summary."""
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from torch.utils.data import DataLoader
+    from transformers import get_cosine_schedule_with_warmup
+
+    from qfocus.hyper import attach
+    from qfocus.hyper.training import loss_on_batch
+    from qfocus.models import load_model
+
+    out = Path(config.out)
+    resume_from = _check_run_folder(config, out)
+    triples = _triples(config)
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(config.precision),
+        gradient_accumulation_steps=config.grad_accum,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+    )
+    set_seed(config.seed)
+    lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert)
+    expert = attach(lm.model, config.hyper)
+    model = lm.model.train()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [  # no weight decay on vectors (biases, norms, gates), as is usual for AdamW
+        {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.peak_lr, betas=(0.9, 0.95))
+    loader = DataLoader(triples, batch_size=config.batch_size, shuffle=True,
+                        collate_fn=Collate(lm.tokenizer, config.max_input_tokens, config.max_summary_tokens))
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
+    total = config.max_steps or steps_per_epoch * config.epochs
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(total * config.warmup_ratio), total)
+
+    step, pending_rng = 0, None
+    if resume_from is not None:
+        step, pending_rng = load_checkpoint(accelerator, resume_from, expert, optimizer, scheduler)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        _truncate_log(out / LOG_FILE, step)
+    params = [p for _, p in trainable]
+    started, first_step, tokens_seen = time.perf_counter(), step, 0
+    window_start, window_tokens, losses = time.perf_counter(), 0, []
+    epoch = step // steps_per_epoch
+    if on_start is not None and accelerator.is_main_process:
+        on_start(step, total)
+    while step < total:
+        loader.set_epoch(epoch)
+        done_in_epoch = (step - epoch * steps_per_epoch) * config.grad_accum
+        batches = accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader
+        for batch in batches:
+            if pending_rng is not None:  # after the loader's own draws, exactly where the checkpoint was taken
+                restore_rng(pending_rng)
+                pending_rng = None
+            with accelerator.accumulate(model):
+                loss = loss_on_batch(model, expert, batch)
+                accelerator.backward(loss)
+                grad_norm = None
+                if accelerator.sync_gradients and config.max_grad_norm > 0:
+                    grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            losses.append(loss.detach())
+            window_tokens += int(batch.attention_mask.sum())
+            if not accelerator.sync_gradients:
+                continue
+            lr = scheduler.get_last_lr()[0]
+            if not accelerator.optimizer_step_was_skipped:
+                scheduler.step()
+            step += 1
+            seconds = time.perf_counter() - window_start
+            step_tokens = int(accelerator.reduce(torch.tensor(window_tokens, device=accelerator.device), "sum"))
+            record = {
+                "step": step, "epoch": round(step / steps_per_epoch, 4),
+                "loss": round(float(accelerator.reduce(torch.stack(losses).mean(), "mean")), 6),
+                "lr": lr, "grad_norm": None if grad_norm is None else round(float(grad_norm), 6),
+                "tokens": step_tokens, "tokens_per_s": round(step_tokens / max(seconds, 1e-9), 1),
+                "seconds": round(seconds, 3),
+            }
+            tokens_seen += step_tokens
+            window_start, window_tokens, losses = time.perf_counter(), 0, []
+            if accelerator.is_main_process:
+                with (out / LOG_FILE).open("a") as log:
+                    log.write(json.dumps(record) + "\n")
+                if on_step is not None:
+                    on_step(record, total)
+            if step % config.save_every == 0 or step == total:
+                save_checkpoint(accelerator, out, step, expert, optimizer, scheduler, config.keep_checkpoints)
+            if step >= total:
+                break
+        epoch += 1
+
+    seconds = time.perf_counter() - started
+    steps_here = step - first_step
+    summary = {
+        "steps": step, "steps_per_epoch": steps_per_epoch, "epochs": round(step / steps_per_epoch, 4),
+        "triples": len(triples), "processes": accelerator.num_processes,
+        "effective_batch": config.batch_size * config.grad_accum * accelerator.num_processes,
+        "steps_this_process": steps_here, "seconds": round(seconds, 2),
+        "seconds_per_step": round(seconds / steps_here, 3) if steps_here else None,
+        "seconds_per_epoch": round(seconds / steps_here * steps_per_epoch, 1) if steps_here else None,
+        "tokens_per_s": round(tokens_seen / seconds, 1) if steps_here else None,
+        "final_loss": _last_loss(out / LOG_FILE) if accelerator.is_main_process else None,
+        "parameters": expert.parameter_counts(), "device": str(accelerator.device),
+        "mixed_precision": accelerator.mixed_precision,
+    }
+    if accelerator.is_main_process:
+        expert.save(out)
+        (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+def _check_run_folder(config: TrainConfig, out: Path) -> Path | None:
+    """The checkpoint to resume from (None: start fresh); refuses to mix two runs in one folder."""
+    started = (out / LOG_FILE).exists() or bool(checkpoint_folders(out))
+    if not config.resume:
+        if started:
+            raise InputError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+        return None
+    saved = out / CONFIG_FILE
+    if saved.is_file():
+        before, now = json.loads(saved.read_text()), config.to_dict()
+        changed = sorted(k for k in now if k != "resume" and before.get(k) != json.loads(json.dumps(now[k])))
+        if changed:
+            raise InputError(f"{out} was trained with other settings ({', '.join(changed)}): "
+                             "resume with the same options, or choose another --out")
+    folders = checkpoint_folders(out)
+    return folders[-1] if folders else None
+
+
+def _triples(config: TrainConfig) -> list[tuple[str, str, str]]:
+    from qfocus.data import load_dataset, training_triples
+
+    triples = training_triples(load_dataset(config.data, config.split, config.data_dir))
+    if not triples:
+        raise InputError(f"{config.data} {config.split} has no (query, document, summary) triples to train on")
+    if config.limit is not None and config.limit < len(triples):
+        triples = random.Random(config.seed).sample(triples, config.limit)
+    return triples
+
+
+def _mixed_precision(precision: str) -> str | None:
+    if precision != "auto":
+        return precision
+    if os.environ.get("ACCELERATE_MIXED_PRECISION"):  # `accelerate launch --mixed_precision ...` decides
+        return None
+    return "bf16" if torch.cuda.is_available() else "no"
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Keep the log lines of steps 1..step: a resumed run rewrites whatever came after its checkpoint."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+def _last_loss(path: Path) -> float | None:
+    lines = path.read_text().splitlines() if path.exists() else []
+    return json.loads(lines[-1])["loss"] if lines else None

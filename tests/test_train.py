@@ -1,0 +1,157 @@
+"""`qfocus train`: CLI smoke run with eval, resume-after-kill equivalence, schedule and run-folder rules."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from qfocus.cli import main
+from qfocus.errors import InputError
+from qfocus.hyper import HyperConfig
+from qfocus.train import TrainConfig, train
+from qfocus.train.checkpoint import checkpoint_folders
+
+EMOTIONS = ("fear", "joy", "anger")
+
+
+def write_covidet(folder, posts: int = 6) -> None:
+    """A small CovidET-format file (train.json and val.json): every post with two emotions."""
+    data = {}
+    for i in range(posts):
+        annotations = {"a1": [{"Emotion": EMOTIONS[i % 3], "Abstractive": f"Post {i} worries about the shot."},
+                              {"Emotion": EMOTIONS[(i + 1) % 3], "Abstractive": f"Post {i} is glad the clinic was fast."}]}
+        data[str(i)] = {"Reddit Post": f"Post {i}: I got my shot today. The clinic was fast. My arm hurts a bit.",
+                        "Annotations": annotations}
+    for split in ("train", "val"):
+        (folder / f"{split}.json").write_text(json.dumps(data))
+
+
+class Killed(Exception):
+    """Stands in for the process being killed right after an optimisation step."""
+
+
+def tiny_config(data_dir, checkpoint, out, **overrides) -> TrainConfig:
+    values = dict(data="covidet", data_dir=str(data_dir), model=str(checkpoint), out=str(out), max_input_tokens=200,
+                  max_summary_tokens=16, batch_size=2, grad_accum=2, epochs=3, save_every=2, lr=3e-3,
+                  hyper=HyperConfig(method="ideal-lora", rank=4, code_size=8, dropout=0.1))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def read_log(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_cli_train_then_eval(capsys, tmp_path, tiny_checkpoint):
+    write_covidet(tmp_path)
+    out = tmp_path / "run"
+    code = main(["train", "--data", "covidet", "--data-dir", str(tmp_path), "--model", str(tiny_checkpoint),
+                 "--method", "ideal-lora", "--max-steps", "2", "--limit", "8", "--batch-size", "2",
+                 "--max-input-tokens", "200", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    log = read_log(out)
+    assert [r["step"] for r in log] == [1, 2]
+    assert all(math.isfinite(r["loss"]) and r["tokens"] > 0 and r["tokens_per_s"] > 0 for r in log)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["triples"] == 8 and summary["steps_per_epoch"] == 4
+    assert (out / "adapter.safetensors").is_file() and [p.name for p in checkpoint_folders(out)] == ["step-000002"]
+    assert not any("embed_tokens" in name for name in load_file(out / "adapter.safetensors"))  # adapter only
+
+    code = main(["eval", "--data", "covidet", "--data-dir", str(tmp_path), "--split", "val", "--limit", "2",
+                 "--model", str(tiny_checkpoint), "--adapter", str(out), "--max-new-tokens", "4",
+                 "--out", str(tmp_path / "eval")])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["examples"] == 2 and metrics["config"]["summarize"]["adapter"] == str(out)
+    assert "rougeLsum" in stdout
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint):
+    """12 triples, 2 x 2 per step: 3 steps per epoch, the last one a partial accumulation; 9 steps in all."""
+    write_covidet(tmp_path)
+    whole = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "whole")
+    train(whole)
+    expected = read_log(tmp_path / "whole")
+    assert len(expected) == 9
+
+    def kill_after_step_5(record, total):
+        if record["step"] == 5:
+            raise Killed
+
+    cut = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "cut")
+    with pytest.raises(Killed):
+        train(cut, on_step=kill_after_step_5)
+    assert [p.name for p in checkpoint_folders(tmp_path / "cut")] == ["step-000002", "step-000004"]
+    torch.manual_seed(1234)  # whatever the dead process's RNG was, the checkpoint's state must win
+    train(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "cut", resume=True))
+    resumed = read_log(tmp_path / "cut")
+
+    def comparable(log):
+        return [(r["step"], r["loss"], r["lr"], r["grad_norm"], r["tokens"]) for r in log]
+
+    assert comparable(resumed) == comparable(expected)  # step 5 once, nothing skipped, bit-identical numbers
+    torch.testing.assert_close(load_file(tmp_path / "cut" / "adapter.safetensors"),
+                               load_file(tmp_path / "whole" / "adapter.safetensors"), rtol=0, atol=0)
+
+
+def test_learning_rate_warms_up_then_decays_by_cosine(tmp_path, tiny_checkpoint):
+    write_covidet(tmp_path)
+    config = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "run", epochs=1, max_steps=10, grad_accum=1,
+                         warmup_ratio=0.2, save_every=100)
+    train(config)
+    lrs = [r["lr"] for r in read_log(tmp_path / "run")]
+    warm, peak = 2, config.lr
+    expected = [peak * s / warm if s < warm else peak * 0.5 * (1 + math.cos(math.pi * (s - warm) / (10 - warm)))
+                for s in range(10)]
+    assert lrs == pytest.approx(expected, rel=1e-6)
+    assert [p.name for p in checkpoint_folders(tmp_path / "run")] == ["step-000010"]  # the last step is saved
+
+
+def test_loss_falls_and_only_the_adapter_changes(tmp_path, tiny_checkpoint):
+    from qfocus.models import load_model
+
+    write_covidet(tmp_path)
+    train(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "run", epochs=8, grad_accum=1, lr=1e-2, save_every=1000,
+                      hyper=HyperConfig(method="lora", rank=4, dropout=0.0)))
+    log = read_log(tmp_path / "run")
+    assert sum(r["loss"] for r in log[-6:]) < 0.5 * sum(r["loss"] for r in log[:6])
+    trained = load_model(str(tiny_checkpoint), adapter=str(tmp_path / "run"))
+    fresh = load_model(str(tiny_checkpoint))
+    base = {n: p for n, p in trained.model.named_parameters() if "qf_" not in n}
+    for name, parameter in fresh.model.named_parameters():
+        key = name.replace("q_proj.weight", "q_proj.base_layer.weight").replace("k_proj.weight", "k_proj.base_layer.weight")
+        key = key.replace("v_proj.weight", "v_proj.base_layer.weight").replace("o_proj.weight", "o_proj.base_layer.weight")
+        key = key.replace("up_proj.weight", "up_proj.base_layer.weight")
+        torch.testing.assert_close(base[key], parameter, rtol=0, atol=0)
+
+
+def test_run_folder_rules(tmp_path, tiny_checkpoint):
+    write_covidet(tmp_path)
+    out = tmp_path / "run"
+    train(tiny_config(tmp_path, tiny_checkpoint, out, max_steps=2))
+    with pytest.raises(InputError, match="already holds a training run: pass --resume"):
+        train(tiny_config(tmp_path, tiny_checkpoint, out, max_steps=2))
+    with pytest.raises(InputError, match=r"other settings \(lr\)"):
+        train(tiny_config(tmp_path, tiny_checkpoint, out, max_steps=2, lr=1e-4, resume=True))
+    (out / "checkpoints" / ".partial-step-000003").mkdir()  # a save cut short is never resumed from
+    assert [p.name for p in checkpoint_folders(out)] == ["step-000002"]
+    summary = train(tiny_config(tmp_path, tiny_checkpoint, out, max_steps=2, resume=True))
+    assert summary["steps"] == 2 and summary["steps_this_process"] == 0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--batch-size", "0"], "batch_size is 0"),
+    (["--method", "dora"], "unknown adapter method 'dora'"),
+    (["--precision", "fp8"], "unknown precision 'fp8'"),
+    (["--data", "xsum"], "unknown dataset 'xsum'"),
+])
+def test_bad_train_options_are_one_line(capsys, tmp_path, argv, needle):
+    code = main(["train", "--out", str(tmp_path / "run"), *argv])
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
