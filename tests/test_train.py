@@ -155,3 +155,26 @@ def test_bad_train_options_are_one_line(capsys, tmp_path, argv, needle):
     code = main(["train", "--out", str(tmp_path / "run"), *argv])
     _, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_loss_on_summary_logits_only_equals_full_logits_loss(tiny_lm, padding_side):
+    """`loss_on_batch` projects only the summary positions; the loss must equal the model's own over all logits."""
+    from qfocus.hyper import attach
+    from qfocus.hyper.training import loss_on_batch, make_batch
+
+    triples = [("What was decided?", "The board met on Tuesday. " * 6, "They approved the budget."),
+               ("Who spoke?", "Speaker A: delay the launch.", "Speaker A, about a delay of the launch and the data.")]
+    batch = make_batch(tiny_lm.tokenizer, triples, 200, padding_side=padding_side)
+    expert = attach(tiny_lm.model, HyperConfig(method="ideal-lora", rank=4, dropout=0.0))
+    try:
+        with torch.no_grad():
+            for p in expert.named_adapter_parameters().values():
+                p.normal_(0, 0.05)  # a non-trivial adapter, so the query context matters
+            fast = loss_on_batch(tiny_lm.model, expert, batch)
+            with expert.query(batch.query_mask):
+                full = tiny_lm.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                                     labels=batch.labels).loss
+    finally:
+        expert.detach()
+    torch.testing.assert_close(fast, full)

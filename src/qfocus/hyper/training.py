@@ -27,7 +27,7 @@ class Batch:
 
 
 def make_batch(tokenizer, triples: list[tuple[str, str, str]], max_input_tokens: int, max_summary_tokens: int = 256,
-               padding_side: str = "right") -> Batch:
+               padding_side: str = "left") -> Batch:
     """Prompt (document head and tail kept to fit `max_input_tokens`) + summary + EOS, padded."""
     builder = PromptBuilder(tokenizer)
     rows = []
@@ -53,6 +53,15 @@ def make_batch(tokenizer, triples: list[tuple[str, str, str]], max_input_tokens:
 
 
 def loss_on_batch(model, expert: HyperExpert, batch: Batch) -> torch.Tensor:
-    """Mean cross-entropy over the summary tokens, with the query's parameters in effect."""
+    """Mean cross-entropy over the summary tokens, with the query's parameters in effect.
+
+    Logits are computed only for the last positions that hold a label (`logits_to_keep`), so the
+    vocabulary projection never runs over the document. With left padding that is just the longest
+    summary plus one position, which makes left padding the cheap layout for training.
+    """
+    has_label = (batch.labels != IGNORE).any(dim=0)  # (T,)
+    first = int(has_label.nonzero()[0]) if has_label.any() else batch.labels.shape[1] - 1
+    keep = batch.labels.shape[1] - first + 1  # + the position that predicts the first summary token
     with expert.query(batch.query_mask):
-        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, labels=batch.labels).loss
+        return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                     labels=batch.labels[:, -keep:], logits_to_keep=keep).loss
