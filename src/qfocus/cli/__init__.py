@@ -21,6 +21,7 @@ examples:
   qfocus summarize --help        # every option, with defaults
   qfocus train --data covidet --method ideal-lora --max-steps 30 --limit 64 --out runs/covidet-ideal
   qfocus eval --data covidet --split val --adapter runs/covidet-ideal --limit 20 --out runs/covidet-ideal-eval
+  qfocus report runs/covidet-zero-shot runs/covidet-ideal-eval --plot covidet.png
   qfocus bench adapters --out adapters.json
 
 exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
@@ -35,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, evaluate, summarize, train
+    from qfocus.cli import bench, evaluate, report, summarize, train
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_parser(subparsers)
     train.add_parser(subparsers)
     evaluate.add_parser(subparsers)
+    report.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser
 
