@@ -178,3 +178,24 @@ def test_loss_on_summary_logits_only_equals_full_logits_loss(tiny_lm, padding_si
     finally:
         expert.detach()
     torch.testing.assert_close(fast, full)
+
+
+def test_parameter_groups_cover_every_adapter_parameter_once(tiny_lm):
+    from qfocus.hyper import attach
+    from qfocus.train.loop import _parameter_groups
+
+    expert = attach(tiny_lm.model, HyperConfig(method="ideal-lora", rank=4))
+    try:
+        trainable = [(n, p) for n, p in tiny_lm.model.named_parameters() if p.requires_grad]
+        groups = _parameter_groups(trainable, TrainConfig(lr=1e-3, generator_lr_scale=10.0, weight_decay=0.1))
+        seen = [id(p) for g in groups for p in g["params"]]
+        assert sorted(seen) == sorted(id(p) for _, p in trainable) and len(set(seen)) == len(seen)
+        names = {id(p): n for n, p in trainable}
+        for group in groups:
+            generator = {"qf_hypernetwork" in names[id(p)] for p in group["params"]}
+            assert len(generator) == 1
+            assert group["lr"] == pytest.approx(1e-2 if generator.pop() else 1e-3)
+            assert group["weight_decay"] == (0.1 if group["params"][0].ndim >= 2 else 0.0)
+        assert groups[0]["lr"] == 1e-3  # the logged lr is the adapter's
+    finally:
+        expert.detach()

@@ -43,6 +43,9 @@ class TrainConfig:
     lr: float | None = field(
         default=None, metadata={"help": "Peak learning rate; default by adapter kind: lora and padapter 1e-3, prompt 1e-2."}
     )
+    generator_lr_scale: float = field(
+        default=1.0, metadata={"help": "IDEAL methods: the hypernetwork's learning rate is lr times this."}
+    )
     warmup_ratio: float = field(default=0.1, metadata={"help": "Share of the steps with linear warm-up; cosine decay to 0 after."})
     weight_decay: float = field(default=0.02, metadata={"help": "AdamW weight decay (betas 0.9, 0.95)."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm to this; 0 disables clipping."})
@@ -66,6 +69,8 @@ class TrainConfig:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number, or leave it unset")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"lr is {self.lr}: pass a positive learning rate such as 1e-3")
+        if self.generator_lr_scale <= 0:
+            raise InputError(f"generator_lr_scale is {self.generator_lr_scale}: pass a positive factor such as 1.0")
         if not 0 <= self.warmup_ratio < 1:
             raise InputError(f"warmup_ratio is {self.warmup_ratio}: pass a value in [0, 1)")
         if self.weight_decay < 0 or self.max_grad_norm < 0:

@@ -72,11 +72,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
     expert = attach(lm.model, config.hyper)
     model = lm.model.train()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    groups = [  # no weight decay on vectors (biases, norms, gates), as is usual for AdamW
-        {"params": [p for _, p in trainable if p.ndim >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for _, p in trainable if p.ndim < 2], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=config.peak_lr, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(_parameter_groups(trainable, config), lr=config.peak_lr, betas=(0.9, 0.95))
     loader = DataLoader(triples, batch_size=config.batch_size, shuffle=True,
                         collate_fn=Collate(lm.tokenizer, config.max_input_tokens, config.max_summary_tokens))
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
@@ -163,6 +159,19 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
+
+
+def _parameter_groups(trainable: list[tuple[str, torch.nn.Parameter]], config: TrainConfig) -> list[dict]:
+    """Adapter weights, then the hypernetwork at `generator_lr_scale` × lr; vectors (biases, norms,
+    gates) without weight decay, as is usual for AdamW. The first group carries the logged lr."""
+    groups = []
+    for generator in (False, True):
+        lr = config.peak_lr * (config.generator_lr_scale if generator else 1.0)
+        for matrix in (True, False):
+            params = [p for n, p in trainable if ("qf_hypernetwork" in n) == generator and (p.ndim >= 2) == matrix]
+            if params:
+                groups.append({"params": params, "lr": lr, "weight_decay": config.weight_decay if matrix else 0.0})
+    return groups
 
 
 def _check_run_folder(config: TrainConfig, out: Path) -> Path | None:
