@@ -199,3 +199,26 @@ def test_parameter_groups_cover_every_adapter_parameter_once(tiny_lm):
         assert groups[0]["lr"] == 1e-3  # the logged lr is the adapter's
     finally:
         expert.detach()
+
+
+def test_two_processes_share_the_work(tmp_path, tiny_checkpoint):
+    """The same command under torchrun (gloo on CPU): 2 processes, batches split, one log, per-process RNG."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    write_covidet(tmp_path)
+    out = tmp_path / "run"
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "qfocus", "train", "--data", "covidet",
+                           "--data-dir", str(tmp_path), "--model", str(tiny_checkpoint), "--max-steps", "4",
+                           "--batch-size", "2", "--max-input-tokens", "200", "--save-every", "2", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["effective_batch"] == 4 and summary["steps_per_epoch"] == 3
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]
+    assert sorted(p.name for p in checkpoint_folders(out)[-1].glob("rng-*")) == ["rng-0.pt", "rng-1.pt"]
+    assert done.stdout.count("final_loss") == 1

@@ -34,8 +34,8 @@ examples:
   qfocus train --data qmsum --max-input-tokens 1600 --epochs 10 --batch-size 4 --grad-accum 8 --out runs/qmsum
   qfocus train --data qmsum --max-input-tokens 1600 --epochs 10 --batch-size 4 --grad-accum 8 --out runs/qmsum --resume
 
-  # several GPUs: the same command under accelerate
-  accelerate launch -m qfocus train --data squality --method ideal-lora --epochs 10 --out runs/squality
+  # several GPUs: the same command under accelerate (on CPUs: torchrun --nproc_per_node 2 -m qfocus train ...)
+  accelerate launch --multi_gpu -m qfocus train --data squality --method ideal-lora --epochs 10 --out runs/squality
 
   qfocus train --config train.yaml        # keys: data, ..., hyper: {method, rank, ...}
 """
@@ -85,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         status.stop()
         progress.stop()
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:  # under `accelerate launch` / torchrun: one report, not one per process
+        return 0
     console.print(f"{summary['steps']} steps ({summary['epochs']} epochs of {summary['triples']} triples) -> {config.out}")
     print(f"final_loss {summary['final_loss']} seconds_per_step {summary['seconds_per_step']} "
           f"seconds_per_epoch {summary['seconds_per_epoch']}")
