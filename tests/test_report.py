@@ -18,6 +18,7 @@ def test_report_table_and_chart(capsys, tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"config": {"method": "ideal-lora"}}))
+    (adapter / "summary.json").write_text(json.dumps({"steps": 64, "effective_batch": 4, "seconds_per_step": 7.1}))
     write_run(tmp_path / "zero", {"rouge1": 20.0, "rouge2": 3.0, "rougeLsum": 15.0, "geometric_mean": 8.96})
     write_run(tmp_path / "ideal", {"rouge1": 25.5, "rouge2": 2.5, "rougeLsum": 19.25, "geometric_mean": 10.7},
               adapter=str(adapter))
@@ -29,9 +30,10 @@ def test_report_table_and_chart(capsys, tmp_path):
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[0].startswith("| run | data | method | examples | R-1 | R-2 | R-Lsum | geo. mean |")
-    assert lines[2] == "| zero | covidet/val | zero-shot | 20 | 20.00 | 3.00 | 15.00 | 8.96 | 512 | 3.25 |"
-    assert lines[3] == "| ideal | covidet/val | ideal-lora | 20 | **25.50** | 2.50 | **19.25** | 10.70 | 512 | 3.25 |"
-    assert lines[4] == "| lead | covidet/val | lead | 20 | 22.00 | **4.00** | 16.00 | **11.20** | 512 | 3.25 |"
+    assert lines[2] == "| zero | covidet/val | zero-shot | 20 | 20.00 | 3.00 | 15.00 | 8.96 | 512 | 3.25 | - |"
+    assert lines[3] == ("| ideal | covidet/val | ideal-lora | 20 | **25.50** | 2.50 | **19.25** | 10.70 | 512 | 3.25 "
+                        "| 64 steps x 4, 7.1 s/step |")
+    assert lines[4] == "| lead | covidet/val | lead | 20 | 22.00 | **4.00** | 16.00 | **11.20** | 512 | 3.25 | - |"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
 
 

@@ -26,6 +26,7 @@ class RunRow:
     scores: dict[str, float]  # METRICS → value
     prompt_tokens: float
     seconds_per_example: float
+    training: str = "-"  # "64 steps x 4, 7.1 s/step" from the adapter's summary.json, when there is one
 
 
 def load_runs(folders: list[str | Path]) -> list[RunRow]:
@@ -39,29 +40,35 @@ def _load_run(folder: Path) -> RunRow:
     metrics = json.loads(path.read_text())
     config = metrics.get("config", {})
     summarize = config.get("summarize", {})
-    method = summarize.get("strategy", "?")
+    method, training = summarize.get("strategy", "?"), "-"
     if summarize.get("adapter"):
-        adapter_config = Path(summarize["adapter"]) / "adapter_config.json"
+        adapter = Path(summarize["adapter"])
+        adapter_config, train_summary = adapter / "adapter_config.json", adapter / "summary.json"
         trained = json.loads(adapter_config.read_text())["config"]["method"] if adapter_config.is_file() else "adapter"
         method = trained if method == "truncate" else f"{trained} + {method}"
+        if train_summary.is_file():
+            t = json.loads(train_summary.read_text())
+            training = f"{t['steps']} steps x {t['effective_batch']}, {t['seconds_per_step']} s/step"
     elif method == "truncate":
         method = "zero-shot"
     try:
         return RunRow(name=folder.name, data=f"{config.get('data', '?')}/{config.get('split', '?')}", method=method,
                       examples=metrics["examples"], scores={m: metrics[m] for m in METRICS},
-                      prompt_tokens=metrics["mean_prompt_tokens"], seconds_per_example=metrics["seconds_per_example"])
+                      prompt_tokens=metrics["mean_prompt_tokens"], seconds_per_example=metrics["seconds_per_example"],
+                      training=training)
     except KeyError as missing:
         raise InputError(f"{path}: missing field {missing}") from None
 
 
 def markdown_table(rows: list[RunRow]) -> str:
-    header = ["run", "data", "method", "examples", *(LABELS[m] for m in METRICS), "prompt tokens", "s/example"]
+    header = ["run", "data", "method", "examples", *(LABELS[m] for m in METRICS), "prompt tokens", "s/example", "training"]
     best = {m: max(r.scores[m] for r in rows) for m in METRICS}
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 4) + ["---"]) + "|"]
     for r in rows:
         scores = [f"**{r.scores[m]:.2f}**" if r.scores[m] == best[m] and len(rows) > 1 else f"{r.scores[m]:.2f}"
                   for m in METRICS]
-        cells = [r.name, r.data, r.method, str(r.examples), *scores, f"{r.prompt_tokens:.0f}", f"{r.seconds_per_example:.2f}"]
+        cells = [r.name, r.data, r.method, str(r.examples), *scores, f"{r.prompt_tokens:.0f}", f"{r.seconds_per_example:.2f}",
+                 r.training]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import random
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,7 +89,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
         (out / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         _truncate_log(out / LOG_FILE, step)
     params = [p for _, p in trainable]
-    started, first_step, tokens_seen = time.perf_counter(), step, 0
+    started, first_step, tokens_seen, step_seconds = time.perf_counter(), step, 0, []
     window_start, window_tokens, losses = time.perf_counter(), 0, []
     epoch = step // steps_per_epoch
     if on_start is not None and accelerator.is_main_process:
@@ -127,6 +128,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
                 "seconds": round(seconds, 3),
             }
             tokens_seen += step_tokens
+            step_seconds.append(seconds)
             window_start, window_tokens, losses = time.perf_counter(), 0, []
             if accelerator.is_main_process:
                 with (out / LOG_FILE).open("a") as log:
@@ -147,6 +149,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
         "effective_batch": config.batch_size * config.grad_accum * accelerator.num_processes,
         "steps_this_process": steps_here, "seconds": round(seconds, 2),
         "seconds_per_step": round(seconds / steps_here, 3) if steps_here else None,
+        "median_step_seconds": round(statistics.median(step_seconds), 3) if step_seconds else None,
         "seconds_per_epoch": round(seconds / steps_here * steps_per_epoch, 1) if steps_here else None,
         "tokens_per_s": round(tokens_seen / seconds, 1) if steps_here else None,
         "final_loss": _last_loss(out / LOG_FILE) if accelerator.is_main_process else None,
