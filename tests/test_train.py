@@ -72,7 +72,9 @@ def test_cli_train_then_eval(capsys, tmp_path, tiny_checkpoint):
     assert "rougeLsum" in stdout
 
 
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint):
+@pytest.mark.parametrize("kill_at, checkpoints", [(5, ["step-000002", "step-000004"]),  # resume mid-epoch
+                                                   (7, ["step-000004", "step-000006"])])  # at an epoch's end
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint, kill_at, checkpoints):
     """12 triples, 2 x 2 per step: 3 steps per epoch, the last one a partial accumulation; 9 steps in all."""
     write_covidet(tmp_path)
     whole = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "whole")
@@ -80,14 +82,14 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint):
     expected = read_log(tmp_path / "whole")
     assert len(expected) == 9
 
-    def kill_after_step_5(record, total):
-        if record["step"] == 5:
+    def kill(record, total):
+        if record["step"] == kill_at:
             raise Killed
 
     cut = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "cut")
     with pytest.raises(Killed):
-        train(cut, on_step=kill_after_step_5)
-    assert [p.name for p in checkpoint_folders(tmp_path / "cut")] == ["step-000002", "step-000004"]
+        train(cut, on_step=kill)
+    assert [p.name for p in checkpoint_folders(tmp_path / "cut")] == checkpoints
     torch.manual_seed(1234)  # whatever the dead process's RNG was, the checkpoint's state must win
     train(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "cut", resume=True))
     resumed = read_log(tmp_path / "cut")
@@ -222,3 +224,45 @@ def test_two_processes_share_the_work(tmp_path, tiny_checkpoint):
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]
     assert sorted(p.name for p in checkpoint_folders(out)[-1].glob("rng-*")) == ["rng-0.pt", "rng-1.pt"]
     assert done.stdout.count("final_loss") == 1
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, tiny_checkpoint):
+    """A real `kill -9` of `qfocus train` at an arbitrary step, then `--resume`: the same log, step for step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_covidet(tmp_path)
+
+    def argv(out):
+        return [sys.executable, "-m", "qfocus", "train", "--data", "covidet", "--data-dir", str(tmp_path),
+                "--model", str(tiny_checkpoint), "--method", "ideal-lora", "--rank", "4", "--code-size", "8",
+                "--epochs", "12", "--batch-size", "2", "--grad-accum", "2", "--max-input-tokens", "200",
+                "--save-every", "3", "--lr", "3e-3", "--out", str(out)]
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cut = tmp_path / "cut"
+    process = subprocess.Popen(argv(cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = cut / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if log.exists() and len(log.read_text().splitlines()) >= 7:
+            break
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = len(read_log(cut))
+    assert process.returncode == -signal.SIGKILL and killed_at < 36, "the run ended before it could be killed"
+    assert subprocess.run(argv(cut) + ["--resume"], env=env, capture_output=True).returncode == 0
+
+    whole = tmp_path / "whole"
+    assert subprocess.run(argv(whole), env=env, capture_output=True).returncode == 0
+    expected = read_log(whole)
+    assert len(expected) == 36  # 12 triples / (2 x 2) = 3 steps per epoch, 12 epochs
+
+    def comparable(records):
+        return [(r["step"], r["loss"], r["lr"], r["grad_norm"], r["tokens"]) for r in records]
+
+    assert comparable(read_log(cut)) == comparable(expected)

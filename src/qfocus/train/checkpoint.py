@@ -53,8 +53,8 @@ def save_checkpoint(accelerator, out: str | Path, step: int, expert, optimizer, 
 def load_checkpoint(accelerator, folder: Path, expert, optimizer, scheduler) -> tuple[int, dict | None]:
     """Restore adapter, optimiser and scheduler from `folder`; returns (step, this process's RNG state).
 
-    The RNG state is returned rather than applied: the caller restores it right before the first
-    batch, after anything that draws random numbers while setting up (such as a data-loader iterator).
+    The RNG state is returned rather than applied: the caller restores it where the interrupted run
+    stood when it saved, relative to the data-loader iterator's own draw (see `qfocus.train.loop`).
     """
     expert.load_weights(folder)
     state = torch.load(folder / TRAINER_FILE, map_location="cpu", weights_only=False)
@@ -73,6 +73,7 @@ def _rng_state() -> dict:
 
 
 def restore_rng(state: dict) -> None:
+    """Put the generators back as `state` says; returns None (the caller's pending state is used up)."""
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

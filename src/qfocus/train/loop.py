@@ -98,10 +98,13 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
         loader.set_epoch(epoch)
         done_in_epoch = (step - epoch * steps_per_epoch) * config.grad_accum
         batches = accelerator.skip_first_batches(loader, done_in_epoch) if done_in_epoch else loader
+        # Each epoch's loader iterator draws a seed from the global RNG. A checkpoint taken mid-epoch
+        # holds the state after that draw, one taken at an epoch's end the state before the next.
+        if pending_rng is not None and not done_in_epoch:
+            pending_rng = restore_rng(pending_rng)
         for batch in batches:
-            if pending_rng is not None:  # after the loader's own draws, exactly where the checkpoint was taken
-                restore_rng(pending_rng)
-                pending_rng = None
+            if pending_rng is not None:
+                pending_rng = restore_rng(pending_rng)
             with accelerator.accumulate(model):
                 loss = loss_on_batch(model, expert, batch)
                 accelerator.backward(loss)
