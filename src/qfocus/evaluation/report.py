@@ -81,7 +81,7 @@ def bar_chart(rows: list[RunRow], path: str | Path, title: str | None = None) ->
     import matplotlib.pyplot as plt
 
     width = 0.8 / len(rows)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(METRICS) + 0.5 * len(rows)), 4))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.6 * len(METRICS) + 0.5 * len(rows)), 4.5))
     for i, row in enumerate(rows):
         xs = [m + (i - (len(rows) - 1) / 2) * width for m in range(len(METRICS))]
         bars = ax.bar(xs, [row.scores[m] for m in METRICS], width, label=f"{row.name} ({row.method})")
@@ -89,7 +89,7 @@ def bar_chart(rows: list[RunRow], path: str | Path, title: str | None = None) ->
     ax.set_xticks(range(len(METRICS)), [LABELS[m] for m in METRICS])
     ax.set_ylabel("F1 x100")
     ax.set_title(title or ", ".join(sorted({r.data for r in rows})))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(len(rows), 2), frameon=False)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
