@@ -1,0 +1,143 @@
+"""Segment-recurrent attention: a thin wrapper that adds the compressive memory to a model's own
+attention module (Llama, Qwen2/3, Mistral, Gemma 3), using its projections, q/k norms, rotary
+embedding and attention function.
+
+transformers' pluggable attention functions receive queries and keys after RoPE, while the memory
+reads and writes them before RoPE, so the wrapper recomputes the projections itself (the same
+modules, the same order of operations as the family's own forward) and then calls the model's
+registered attention function on the rotated tensors. Its equality with the unwrapped module is
+tested for every family, so a transformers upgrade that changes an attention forward is caught.
+
+The wrapper holds no state. Everything recurrent sits in a `ReadState` value (memories, the current
+segment's keys and values, q̄ per layer) that the segment driver (`qfocus.memory.segments`) passes
+in through a shared `MemoryContext` and takes back after each forward.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from qfocus.memory.compressive import Memory, mix, query_signal, read
+
+
+@dataclass(frozen=True)
+class Window:
+    """The current segment's tokens seen so far by one layer (local attention spans exactly these)."""
+
+    keys: torch.Tensor  # (B, H, L, d) before RoPE: what the memory will store
+    rotated: torch.Tensor  # (B, H, L, d) after RoPE: what local attention uses
+    values: torch.Tensor  # (B, H, L, e)
+    mask: torch.Tensor  # (B, L) bool, False for padding
+
+    def extend(self, keys, rotated, values, mask) -> "Window":
+        return Window(torch.cat([self.keys, keys], 2), torch.cat([self.rotated, rotated], 2),
+                      torch.cat([self.values, values], 2), torch.cat([self.mask, mask], 1))
+
+    @property
+    def length(self) -> int:
+        return self.keys.shape[2]
+
+
+@dataclass(frozen=True)
+class ReadState:
+    """The recurrent value of a read: per layer, the memory of finished segments, the current
+    segment's window, and the query signal q̄ taken from the first segment."""
+
+    memories: dict[int, Memory] = field(default_factory=dict)
+    windows: dict[int, Window] = field(default_factory=dict)
+    q_bars: dict[int, torch.Tensor] = field(default_factory=dict)
+    tokens: int = 0  # positions already written to memory
+
+
+class MemoryContext:
+    """Hands a `ReadState` to the wrapped layers for one forward and collects what they return."""
+
+    def __init__(self) -> None:
+        self.state: ReadState | None = None
+        self.token_mask: torch.Tensor | None = None  # (B, T) of this forward's tokens
+        self.query_mask: torch.Tensor | None = None  # (B, T), only in the forward that holds the query
+        self.windows: dict[int, Window] = {}
+        self.q_bars: dict[int, torch.Tensor] = {}
+
+
+class MemoryAttention(nn.Module):
+    """Wraps one attention module: local attention over the current segment, mixed with the memory
+    of earlier segments through a per-head gate β and a per-token query-memory gate (DESIGN §2)."""
+
+    def __init__(self, base: nn.Module, layer: int, context: MemoryContext):
+        super().__init__()
+        self.base_layer, self.layer, self.context = base, layer, context
+        heads = base.config.num_attention_heads
+        device = base.q_proj.weight.device
+        self.qf_beta = nn.Parameter(torch.zeros(heads, device=device))  # g = sigmoid(β) per head
+        self.qf_gate_weight = nn.Parameter(torch.zeros(heads, base.head_dim, device=device))  # g_m's w
+        self.qf_gate_bias = nn.Parameter(torch.zeros(heads, device=device))  # g_m's b
+        family = sys.modules[type(base).__module__]
+        self._rotate, self._eager = family.apply_rotary_pos_emb, family.eager_attention_forward
+        sliding = getattr(base, "sliding_window", None)
+        if sliding is None and base.config.model_type == "mistral":
+            sliding = getattr(base.config, "sliding_window", None)
+        self.sliding_window = sliding
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.base_layer, name)
+
+    def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
+        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+        attn, ctx = self.base_layer, self.context
+        batch, length, _ = hidden_states.shape
+        shape = (batch, length, -1, attn.head_dim)
+        q = attn.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hq, T, d) before RoPE
+        k = attn.k_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, d)
+        v = attn.v_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, e)
+        if hasattr(attn, "q_norm"):  # Qwen3, Gemma 3
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        cos, sin = position_embeddings
+        q_rot, k_rot = self._rotate(q, k, cos, sin)
+
+        state = ctx.state
+        token_mask = ctx.token_mask if ctx.token_mask is not None else torch.ones(batch, length, dtype=torch.bool,
+                                                                                 device=q.device)
+        window = state.windows.get(self.layer)
+        window = Window(k, k_rot, v, token_mask) if window is None else window.extend(k, k_rot, v, token_mask)
+        ctx.windows[self.layer] = window
+        if ctx.query_mask is not None:
+            ctx.q_bars[self.layer] = query_signal(q, ctx.query_mask, q.shape[1] // k.shape[1])
+
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(attn.config._attn_implementation, self._eager)
+        local, weights = interface(
+            attn, q_rot, window.rotated, window.values, self._local_mask(window, length, q.dtype),
+            dropout=attn.attention_dropout if self.training else 0.0, scaling=attn.scaling,
+            sliding_window=self.sliding_window,
+        )  # (B, T, Hq, e)
+        memory = state.memories.get(self.layer)
+        if memory is not None:  # after the first segment: A = g·[(1−g_m)A_mem + g_m·A_qmem] + (1−g)·A_dot
+            a_mem, a_qmem = read(memory, q)
+            local = mix(local.transpose(1, 2), a_mem, a_qmem, self.qf_beta, self.qf_gate_weight,
+                        self.qf_gate_bias).transpose(1, 2)
+        return attn.o_proj(local.reshape(batch, length, -1).contiguous()), weights
+
+    def _local_mask(self, window: Window, length: int, dtype: torch.dtype) -> torch.Tensor:
+        """Additive (B, 1, T, L) mask: causal over the window, no padding keys, and the layer's
+        sliding window if it has one."""
+        total = window.length
+        query_pos = torch.arange(total - length, total, device=window.mask.device)[:, None]  # (T, 1)
+        key_pos = torch.arange(total, device=window.mask.device)[None, :]  # (1, L)
+        allowed = key_pos <= query_pos
+        if self.sliding_window is not None:
+            allowed = allowed & (query_pos - key_pos < self.sliding_window)
+        allowed = allowed[None, None] & window.mask[:, None, None, :]  # (B, 1, T, L)
+        return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def collect(context: MemoryContext, state: ReadState) -> ReadState:
+    """The state after a forward: the wrappers' windows and q̄ merged into `state`."""
+    return replace(state, windows={**state.windows, **context.windows}, q_bars={**state.q_bars, **context.q_bars})
