@@ -78,3 +78,20 @@ def test_memory_changes_the_output_once_a_segment_is_written():
         base = model(input_ids=tokens).logits[:, -1:]
     torch.testing.assert_close(one, base)  # a single segment is the model itself
     assert not torch.allclose(two, base, atol=1e-4)  # the second segment reads the first from memory
+
+
+def test_bench_long_context_writes_rows_and_plot(capsys, tmp_path, tiny_checkpoint):
+    import json
+
+    from qfocus.cli import main
+
+    out = tmp_path / "lc.json"
+    code = main(["bench", "long-context", "--model", str(tiny_checkpoint), "--lengths", "64", "128", "--segment", "32",
+                 "--window", "64", "--full-max", "64", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["way"], r["length"]) for r in rows] == [("memory", 64), ("memory", 128), ("full", 64),
+                                                       ("truncate", 64), ("truncate", 128)]
+    assert rows[-1]["tokens_read"] == 64 and all(r["peak_rss_mb"] > 0 and r["prefill_s"] > 0 for r in rows)
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 EXAMPLES = """\
@@ -32,6 +33,23 @@ def add_parser(subparsers) -> None:
     adapters.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default: 3)")
     adapters.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     adapters.set_defaults(run=run_adapters)
+    long = benches.add_parser(
+        "long-context", help="prefill time and peak memory against document length: memory vs full attention",
+        description="Prefill time and peak RSS for documents of 2K to 128K tokens: segment-recurrent memory "
+                    "attention, the model's own full attention (up to --full-max) and truncation to --window, "
+                    "each in its own process. Writes JSON and a PNG plot.",
+        epilog="examples:\n  qfocus bench long-context --out benchmarks/results/long_context_cpu.json\n"
+               "  qfocus bench long-context --lengths 2048 4096 --out quick.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    long.add_argument("--out", type=Path, required=True, help="where to write the JSON report (the PNG goes beside it)")
+    long.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
+    long.add_argument("--lengths", type=int, nargs="+", default=None, help="document lengths in tokens (default: 2K ... 128K)")
+    long.add_argument("--segment", type=int, default=1024, help="segment length S (default: 1024)")
+    long.add_argument("--window", type=int, default=8192, help="tokens `truncate` keeps (default: 8192)")
+    long.add_argument("--full-max", type=int, default=16384, help="longest document for full attention (default: 16384)")
+    long.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    long.set_defaults(run=run_long_context)
 
 
 def run_adapters(args: argparse.Namespace) -> int:
@@ -42,4 +60,18 @@ def run_adapters(args: argparse.Namespace) -> int:
         raise InputError("--batch, --length and --steps must be positive")
     report = run(args.out, model=args.model, batch=args.batch, length=args.length, steps=args.steps, device=args.device)
     print(f"wrote {args.out} ({len(report['rows'])} methods)")
+    return 0
+
+
+def run_long_context(args: argparse.Namespace) -> int:
+    from qfocus.bench.long_context import LENGTHS, run
+    from qfocus.errors import InputError
+
+    lengths = tuple(args.lengths or LENGTHS)
+    if min(*lengths, args.segment, args.window) < 1:
+        raise InputError("--lengths, --segment and --window must be positive")
+    report = run(args.out, model=args.model, lengths=lengths, segment=args.segment, window=args.window,
+                 full_max=args.full_max, device=args.device, plot=args.out.with_suffix(".png"),
+                 on_row=lambda row: print(json.dumps(row), flush=True))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
     return 0

@@ -1,0 +1,139 @@
+"""Long-context prefill: peak memory and time against document length.
+
+Three ways to read N tokens, each (way, N) in its own process so that peak RSS is its own:
+  memory    segment-recurrent attention with compressive memory (`qfocus.memory`), segment S
+  full      the model's own attention over all N tokens (chunked prefill into a KV cache)
+  truncate  the model's own attention over the first `window` tokens only (what `truncate` reads)
+Random token ids (timing does not depend on the text); logits for the last position only.
+
+    qfocus bench long-context --out benchmarks/results/long_context_cpu.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WAYS = ("memory", "full", "truncate")
+LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
+
+
+def measure(way: str, model: str, length: int, segment: int, window: int, device: str) -> dict:
+    """Run inside the worker: one prefill of `length` tokens; returns seconds and tokens/s."""
+    import torch
+
+    from qfocus.models import load_model
+
+    lm = load_model(model, device=device, dtype=torch.bfloat16 if device == "cuda" else torch.float32)
+    net = lm.model
+    ids = torch.randint(10, net.config.vocab_size, (1, length), generator=torch.Generator().manual_seed(0)).to(lm.device)
+    read_tokens = min(length, window) if way == "truncate" else length
+    with torch.no_grad():
+        start = time.perf_counter()
+        if way == "memory":
+            from qfocus.memory.segments import attach_memory, read
+
+            handle = attach_memory(net)
+            query_mask = torch.zeros_like(ids, dtype=torch.bool)
+            query_mask[:, 5:40] = True
+            logits, _ = read(net, handle, ids, query_mask, segment=segment)
+        else:
+            from transformers import DynamicCache
+
+            cache = DynamicCache(config=net.config)
+            for begin in range(0, read_tokens, segment):  # the same chunked prefill `qfocus summarize` uses
+                logits = net(input_ids=ids[:, begin:min(begin + segment, read_tokens)], past_key_values=cache,
+                             use_cache=True, logits_to_keep=1).logits
+        assert torch.isfinite(logits).all()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+    row = {"way": way, "length": length, "tokens_read": read_tokens, "prefill_s": round(seconds, 3),
+           "tokens_per_s": round(read_tokens / seconds, 1)}
+    if device == "cuda":
+        row["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return row
+
+
+def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, segment: int = 1024,
+        window: int = 8192, full_max: int = 16384, device: str = "cpu", plot: Path | None = None,
+        on_row=None) -> dict:
+    """Measure every (way, length) in its own process; write the JSON report (and a PNG plot)."""
+    rows = []
+    for way in WAYS:
+        for length in lengths:
+            if way == "full" and length > full_max:
+                continue
+            command = [sys.executable, "-m", "qfocus.bench.long_context", way, model, str(length), str(segment),
+                       str(window), device]
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout, stderr = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"{way} at {length} tokens failed: {stderr.strip().splitlines()[-1:]}")
+            row = json.loads(stdout.strip().splitlines()[-1])
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    report = {"model": model, "device": device, "segment": segment, "truncate_window": window,
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "rows": rows,
+              "ratios": _ratios(rows)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    if plot is not None:
+        _plot(rows, plot)
+    return report
+
+
+def _ratios(rows: list[dict]) -> dict:
+    """The issue's targets as ratios: memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full."""
+    by = {(r["way"], r["length"]): r for r in rows}
+    ratios = {}
+    mem = lambda n: by.get(("memory", n))  # noqa: E731
+    if mem(65536) and mem(4096):
+        if "peak_rss_mb" in mem(4096):
+            ratios["memory_peak_64k_over_4k"] = round(mem(65536)["peak_rss_mb"] / mem(4096)["peak_rss_mb"], 3)
+        ratios["memory_time_64k_over_8k"] = round(mem(65536)["prefill_s"] / mem(8192)["prefill_s"], 3) if mem(8192) else None
+    if mem(4096) and by.get(("full", 4096)):
+        ratios["memory_throughput_over_full_at_4k"] = round(mem(4096)["tokens_per_s"] / by[("full", 4096)]["tokens_per_s"], 3)
+    return ratios
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for way in WAYS:
+        mine = [r for r in rows if r["way"] == way]
+        if not mine:
+            continue
+        xs = [r["length"] for r in mine]
+        key = "peak_rss_mb" if "peak_rss_mb" in mine[0] else "peak_mb"
+        left.plot(xs, [r[key] for r in mine], marker="o", label=way)
+        right.plot(xs, [r["prefill_s"] for r in mine], marker="o", label=way)
+    for ax, label in ((left, "peak memory (MB)"), (right, "prefill time (s)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("document tokens")
+        ax.set_ylabel(label)
+        ax.legend()
+    right.set_yscale("log")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":  # worker: way model length segment window device
+    import resource
+
+    way, model, length, segment, window, device = sys.argv[1:7]
+    row = measure(way, model, int(length), int(segment), int(window), device)
+    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # this process's peak
+    print(json.dumps(row))
