@@ -266,3 +266,19 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, tiny_checkpoint)
         return [(r["step"], r["loss"], r["lr"], r["grad_norm"], r["tokens"]) for r in records]
 
     assert comparable(read_log(cut)) == comparable(expected)
+
+
+def test_yaml_config_mirrors_flags_with_nested_hyper(tmp_path):
+    import argparse
+
+    from qfocus.cli.args import add_config_arguments, build_config
+
+    (tmp_path / "train.yaml").write_text("data: qmsum-gold\nmax_steps: 30\nlr: 0.002\n"
+                                         "hyper: {method: lora, rank: 4, targets: [q, v]}\n")
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TrainConfig)
+    args = parser.parse_args(["--rank", "16", "--batch-size", "2"])
+    config = build_config(TrainConfig, args, str(tmp_path / "train.yaml"))
+    assert (config.data, config.max_steps, config.lr, config.batch_size) == ("qmsum-gold", 30, 0.002, 2)
+    assert (config.hyper.method, config.hyper.rank, config.hyper.targets) == ("lora", 16, ("q", "v"))  # flag wins
+    assert TrainConfig(hyper=HyperConfig(method="prompt")).peak_lr == 1e-2  # per-kind default lr
