@@ -95,3 +95,21 @@ def test_bench_long_context_writes_rows_and_plot(capsys, tmp_path, tiny_checkpoi
                                                        ("truncate", 64), ("truncate", 128)]
     assert rows[-1]["tokens_read"] == 64 and all(r["peak_rss_mb"] > 0 and r["prefill_s"] > 0 for r in rows)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_sdpa_segments_equal_eager_segments(family):
+    """The SDPA fast path (no mask for a plain causal segment) gives what the explicit mask gives."""
+    tokens = ids(2, 20, seed=4)
+    outputs = []
+    for implementation in ("eager", "sdpa"):
+        model = tiny_model(family)
+        model.config._attn_implementation = implementation
+        with torch.no_grad():
+            handle = attach_memory(model)
+            for module in model.modules():
+                if hasattr(module, "qf_beta"):
+                    module.qf_gate_weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
+            outputs.append(read(model, handle, tokens, None, segment=6, logits_to_keep=0)[0])
+            handle.detach()
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-4, atol=1e-4)

@@ -112,9 +112,13 @@ class MemoryAttention(nn.Module):
         if ctx.query_mask is not None:
             ctx.q_bars[self.layer] = query_signal(q, ctx.query_mask, q.shape[1] // k.shape[1])
 
-        interface = ALL_ATTENTION_FUNCTIONS.get_interface(attn.config._attn_implementation, self._eager)
+        implementation = attn.config._attn_implementation
+        interface = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, self._eager)
+        plain_causal = (implementation == "sdpa" and window.length == length and bool(window.mask.all())
+                        and (self.sliding_window is None or self.sliding_window >= length))
+        mask = None if plain_causal else self._local_mask(window, length, q.dtype)  # None: SDPA's causal kernel
         local, weights = interface(
-            attn, q_rot, window.rotated, window.values, self._local_mask(window, length, q.dtype),
+            attn, q_rot, window.rotated, window.values, mask,
             dropout=attn.attention_dropout if self.training else 0.0, scaling=attn.scaling,
             sliding_window=self.sliding_window,
         )  # (B, T, Hq, e)
