@@ -304,3 +304,25 @@ def test_different_queries_give_different_outputs_after_training(tiny_lm, method
     end = [int(row.nonzero().max()) for row in (batch.labels != -100)]
     shift = [adapted[i, end[i] - 5] - plain[i, end[i] - 5] for i in range(2)]
     assert (shift[0] - shift[1]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("method", ["lora", "ideal-lora"])
+def test_loaded_adapter_runs_in_eval_mode_and_is_deterministic(tmp_path, tiny_checkpoint, method):
+    """An adapter attached to a model in eval mode must not apply dropout: generation is deterministic."""
+    from qfocus.models import load_model
+
+    lm = load_model(str(tiny_checkpoint))
+    attach(lm.model, HyperConfig(method=method, dropout=0.5)).save(tmp_path / "a")
+    loaded = load_model(str(tiny_checkpoint), adapter=str(tmp_path / "a"))
+    assert not any(module.training for module in loaded.model.modules())
+    with torch.no_grad():
+        for p in loaded.expert.named_adapter_parameters().values():
+            p.normal_(0, 0.1)
+        ids = torch.randint(5, 100, (1, 12))
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        mask[:, :4] = True
+        with loaded.expert.query(mask):
+            first = loaded.model(input_ids=ids).logits
+        with loaded.expert.query(mask):
+            second = loaded.model(input_ids=ids).logits
+    torch.testing.assert_close(first, second, rtol=0, atol=0)

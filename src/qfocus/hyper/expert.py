@@ -59,6 +59,7 @@ class HyperExpert:
         text = model.config.get_text_config()
         self.layers = config.resolve(text.num_hidden_layers)
         self._attach(decoder_layers(model), text)
+        model.train(model.training)  # new wrappers (and their dropout) follow the model's mode: eval stays eval
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(is_adapter_parameter(name))
 
