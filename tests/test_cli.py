@@ -231,3 +231,13 @@ def test_eval_writes_predictions_and_metrics(capsys, tmp_path, tiny_checkpoint):
 def test_eval_bad_dataset_is_one_line(capsys, tmp_path):
     code, _, err = run_cli(capsys, "eval", "--data", "xsum", "--out", str(tmp_path))
     assert_one_line_error(code, err, "unknown dataset 'xsum'")
+
+
+def test_building_the_cli_does_not_import_torch():
+    """`qfocus --help` and `qfocus report` stay fast: flags come from configs that need no torch."""
+    import subprocess
+
+    code = "import sys; from qfocus.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

@@ -1,6 +1,18 @@
-"""Training adapters on query-focused summarisation data (`qfocus train`)."""
+"""Training adapters on query-focused summarisation data (`qfocus train`).
+
+`train` (torch, accelerate) loads on first use, so the CLI can build its flags from `TrainConfig`
+without importing torch.
+"""
 
 from qfocus.train.config import DEFAULT_LR, TrainConfig
-from qfocus.train.loop import train
+
+
+def __getattr__(name: str):
+    if name == "train":
+        from qfocus.train.loop import train
+
+        return train
+    raise AttributeError(f"module 'qfocus.train' has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_LR", "TrainConfig", "train"]
