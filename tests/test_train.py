@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -127,9 +128,7 @@ def test_loss_falls_and_only_the_adapter_changes(tmp_path, tiny_checkpoint):
     fresh = load_model(str(tiny_checkpoint))
     base = {n: p for n, p in trained.model.named_parameters() if "qf_" not in n}
     for name, parameter in fresh.model.named_parameters():
-        key = name.replace("q_proj.weight", "q_proj.base_layer.weight").replace("k_proj.weight", "k_proj.base_layer.weight")
-        key = key.replace("v_proj.weight", "v_proj.base_layer.weight").replace("o_proj.weight", "o_proj.base_layer.weight")
-        key = key.replace("up_proj.weight", "up_proj.base_layer.weight")
+        key = re.sub(r"\.(q|k|v|o|up)_proj\.weight$", r".\1_proj.base_layer.weight", name)  # LoRA-wrapped targets
         torch.testing.assert_close(base[key], parameter, rtol=0, atol=0)
 
 
