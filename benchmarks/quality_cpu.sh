@@ -26,10 +26,13 @@ done
 $Q eval --data qmsum-gold --split val --limit 24 --strategy lead --out runs/qmsum-lead-eval
 $Q eval --data qmsum-gold --split val --limit 24 --context-window 1152 --out runs/qmsum-zero-shot-eval
 
-# keep the small results (metrics and training summaries; predictions hold dataset text and stay in runs/)
+# keep the small results (metrics, training summaries and step logs; predictions hold dataset text and stay in runs/)
 for data in covidet qmsum; do
   for run in runs/$data-*-eval; do mkdir -p $R/$(basename $run) && cp $run/metrics.json $R/$(basename $run)/; done
-  for method in lora ideal-lora; do cp runs/$data-$method/summary.json $R/$data-$method-train.json; done
+  for method in lora ideal-lora; do
+    cp runs/$data-$method/summary.json $R/$data-$method-train.json
+    cp runs/$data-$method/log.jsonl $R/$data-$method-train-log.jsonl
+  done
   $Q report runs/$data-zero-shot-eval runs/$data-lead-eval runs/$data-lora-eval runs/$data-ideal-lora-eval \
     --plot docs/img/$data-cpu.png > $R/$data.md
 done
