@@ -91,7 +91,7 @@ def test_bench_long_context_writes_rows_and_plot(capsys, tmp_path, tiny_checkpoi
     _, err = capsys.readouterr()
     assert code == 0, err
     rows = json.loads(out.read_text())["rows"]
-    assert [(r["way"], r["length"]) for r in rows] == [("memory", 64), ("memory", 128), ("full", 64),
+    assert [(r["way"], r["length"]) for r in rows] == [("ideal", 64), ("ideal", 128), ("full", 64),
                                                        ("truncate", 64), ("truncate", 128)]
     assert rows[-1]["tokens_read"] == 64 and all(r["peak_rss_mb"] > 0 and r["prefill_s"] > 0 for r in rows)
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
@@ -113,3 +113,29 @@ def test_sdpa_segments_equal_eager_segments(family):
             outputs.append(read(model, handle, tokens, None, segment=6, logits_to_keep=0)[0])
             handle.detach()
     torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("segment", [4, 7])
+def test_prefill_then_decode_equals_the_naive_segment_loop(segment):
+    """Against `reference_segments` (float64, written from the equations): prefill of 9 tokens, then
+    decoding one token at a time, gives the reference's next-token logits at every length 9..20."""
+    from reference_segments import segment_loop_logits
+
+    model = tiny_model("llama")
+    sequence = ids(2, 20, seed=4)
+    query_mask = torch.zeros_like(sequence, dtype=torch.bool)
+    query_mask[:, 1:4] = True
+    with torch.no_grad():
+        handle = attach_memory(model)
+        for module in model.modules():  # gates away from their start, so every term is exercised
+            if hasattr(module, "qf_beta"):
+                module.qf_beta.normal_(0, 1.0)
+                module.qf_gate_weight.normal_(0, 0.3)
+                module.qf_gate_bias.normal_(0, 0.5)
+        logits, state = read(model, handle, sequence[:, :9], query_mask[:, :9], segment=segment)
+        for t in range(9, 21):
+            expected = segment_loop_logits(model, sequence[:, :t], query_mask[:, :t], segment)
+            torch.testing.assert_close(logits[:, -1].double(), expected, rtol=1e-4, atol=1e-4)
+            if t < 20:
+                logits, state = read(model, handle, sequence[:, t:t + 1], None, segment=segment, state=state)
+        handle.detach()

@@ -281,3 +281,36 @@ def test_yaml_config_mirrors_flags_with_nested_hyper(tmp_path):
     assert (config.data, config.max_steps, config.lr, config.batch_size) == ("qmsum-gold", 30, 0.002, 2)
     assert (config.hyper.method, config.hyper.rank, config.hyper.targets) == ("lora", 16, ("q", "v"))  # flag wins
     assert TrainConfig(hyper=HyperConfig(method="prompt")).peak_lr == 1e-2  # per-kind default lr
+
+
+def test_cli_train_with_memory_then_summarize_and_eval_with_ideal(capsys, tmp_path, tiny_checkpoint):
+    """`--memory`: per-segment training moves the gates (logged every step); the adapter then reads a
+    document longer than the model's window with `--strategy ideal`."""
+    write_covidet(tmp_path)
+    out = tmp_path / "run"
+    code = main(["train", "--data", "covidet", "--data-dir", str(tmp_path), "--model", str(tiny_checkpoint),
+                 "--method", "ideal-lora", "--memory", "--segment", "96", "--max-steps", "3", "--limit", "8",
+                 "--batch-size", "2", "--max-input-tokens", "200", "--warmup-ratio", "0", "--out", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    log = read_log(out)
+    assert [r["step"] for r in log] == [1, 2, 3] and all(r["gate_lr"] > r["lr"] for r in log)
+    assert log[0]["gate_mean"] != 0.5 and log[-1]["gate_max"] - log[-1]["gate_min"] > 1e-3  # the gates moved
+    tensors = load_file(out / "adapter.safetensors")
+    assert any(name.endswith("qf_beta") for name in tensors)
+
+    document = tmp_path / "long.txt"
+    document.write_text("The clinic was fast and my arm hurts a bit. " * 120)  # > 4x the 256-token window
+    code = main(["summarize", str(document), "-q", "fear", "--model", str(tiny_checkpoint), "--adapter", str(out),
+                 "--strategy", "ideal", "--max-new-tokens", "4", "--json"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(stdout)
+    assert result["strategy"] == "ideal" and result["truncated_tokens"] == 0 and result["prompt_tokens"] > 1024
+
+    code = main(["eval", "--data", "covidet", "--data-dir", str(tmp_path), "--split", "val", "--limit", "2",
+                 "--model", str(tiny_checkpoint), "--adapter", str(out), "--strategy", "ideal",
+                 "--max-new-tokens", "4", "--out", str(tmp_path / "eval")])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["examples"] == 2

@@ -58,6 +58,10 @@ class SummarizeConfig:
     head_fraction: float = field(
         default=0.5, metadata={"help": "truncate: share of the kept document taken from its start (the rest from its end)."}
     )
+    segment: int | None = field(
+        default=None,
+        metadata={"help": "ideal, infini: segment length S read at a time; default: the adapter's, else 1024."},
+    )
     max_bytes: int = field(
         default=50_000_000, metadata={"help": "Refuse documents larger than this many bytes."}
     )
@@ -68,5 +72,7 @@ class SummarizeConfig:
             raise InputError(f"context_window is {self.context_window}: pass at least 16 tokens, or leave it unset")
         if not 0 <= self.head_fraction <= 1:
             raise InputError(f"head_fraction is {self.head_fraction}: pass a value in [0, 1]")
+        if self.segment is not None and self.segment < 1:
+            raise InputError(f"segment is {self.segment}: pass a positive number of tokens such as 1024")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")

@@ -1,18 +1,31 @@
-"""Decoding an answer from a prompt: chunked prefill with progress, then `generate` with streaming.
+"""Decoding an answer from a prompt, with the model's own attention or through compressive memory.
 
-The prompt (all but its last token) is read in chunks of `prefill_chunk` tokens into a
+`generate`: the prompt (all but its last token) is read in chunks of `prefill_chunk` tokens into a
 `DynamicCache`, computing logits for no position (`logits_to_keep=1` keeps one row, never a
 (T, vocab) tensor), and reporting progress after each chunk. `model.generate` then continues from
 the filled cache, so sampling, repetition penalty, stopping and streaming are transformers' own.
+
+`generate_with_memory`: the prompt is read segment by segment into memory (`qfocus.memory`), then
+each new token is one more step of the same segment loop. There is no KV cache for `generate` to
+continue, so the loop is ours, but the pieces are transformers' own: the same logits processors
+(repetition penalty on the answer only, temperature, top-p) and the same streamer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-from transformers import DynamicCache, LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TextStreamer
+from transformers import (
+    DynamicCache,
+    LogitsProcessorList,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TextStreamer,
+    TopPLogitsWarper,
+)
 
 from qfocus.config import GenerationConfig
 from qfocus.models import LoadedModel
@@ -104,3 +117,62 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
     )
     new = out[0, ids.shape[1] :]
     return Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0]))
+
+
+def generate_with_memory(lm: LoadedModel, memory, input_ids: list[int], query_mask: list[bool], segment: int,
+                         config: GenerationConfig, callbacks: Callbacks | None = None) -> Generated:
+    """Decode an answer to a prompt of any length through segment-recurrent memory.
+
+    `memory` is the `MemoryHandle` of `qfocus.memory.segments.attach_memory` (or `lm.expert.memory`);
+    the query (`query_mask`) must lie in the first `segment` tokens. Peak memory is one segment's
+    activations and the memory state, whatever the prompt's length.
+    """
+    from qfocus.memory.segments import read
+
+    callbacks = callbacks or Callbacks()
+    ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T): ids are all that grows
+    mask = torch.tensor([query_mask], dtype=torch.bool, device=lm.device)
+    first = min(segment, ids.shape[1])
+    context = lm.expert.query(mask[:, :first]) if lm.expert is not None and lm.expert.config.is_hyper else nullcontext()
+    total = ids.shape[1]
+    on_segment = None
+    if callbacks.on_progress is not None:
+        on_segment = lambda done: callbacks.on_progress("reading prompt", done, total)  # noqa: E731
+    sampling = config.temperature > 0
+    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(config.repetition_penalty,
+                                                                       prompt_ignore_length=total)])
+    if sampling:
+        processors += [TemperatureLogitsWarper(config.temperature), TopPLogitsWarper(config.top_p)]
+    generator = torch.Generator(device=lm.device).manual_seed(config.seed) if sampling else None
+    streamer = _CallbackStreamer(lm.tokenizer, callbacks.on_token) if callbacks.on_token else None
+    stop = _stop_ids(lm)
+    sequence, new = ids, []
+    with torch.inference_mode(), context:
+        logits, state = read(lm.model, memory, ids, mask, segment, on_segment=on_segment)
+        if streamer is not None:
+            streamer.put(ids.cpu())  # the prompt: skipped by the streamer
+        for _ in range(config.max_new_tokens):
+            scores = processors(sequence, logits[:, -1].float())  # (1, vocab)
+            if sampling:
+                token = torch.multinomial(scores.softmax(-1), 1, generator=generator)  # (1, 1)
+            else:
+                token = scores.argmax(-1, keepdim=True)
+            if int(token) in stop:
+                break
+            new.append(int(token))
+            sequence = torch.cat([sequence, token], 1)
+            if streamer is not None:
+                streamer.put(token.cpu())
+            logits, state = read(lm.model, memory, token, None, segment, state)
+        if streamer is not None:
+            streamer.end()
+    return Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), len(new))
+
+
+def _stop_ids(lm: LoadedModel) -> set[int]:
+    """End-of-answer token ids: the generation config's (an int or a list) and the tokenizer's."""
+    eos = lm.model.generation_config.eos_token_id
+    ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if lm.tokenizer.eos_token_id is not None:
+        ids.add(lm.tokenizer.eos_token_id)
+    return ids

@@ -1,7 +1,8 @@
 """Long-context prefill: peak memory and time against document length.
 
 Three ways to read N tokens, each (way, N) in its own process so that peak RSS is its own:
-  memory    segment-recurrent attention with compressive memory (`qfocus.memory`), segment S
+  ideal     the `ideal` strategy's reading: HyperExpert (IDEAL-LoRA, freshly initialised) + segment-recurrent
+            attention with compressive memory (`qfocus.memory`), segment S
   full      the model's own attention over all N tokens (chunked prefill into a KV cache)
   truncate  the model's own attention over the first `window` tokens only (what `truncate` reads)
 Random token ids (timing does not depend on the text); logits for the last position only.
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-WAYS = ("memory", "full", "truncate")
+WAYS = ("ideal", "full", "truncate")
 LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
@@ -35,13 +36,15 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
     read_tokens = min(length, window) if way == "truncate" else length
     with torch.no_grad():
         start = time.perf_counter()
-        if way == "memory":
-            from qfocus.memory.segments import attach_memory, read
+        if way == "ideal":
+            from qfocus.hyper import HyperConfig, attach
+            from qfocus.memory.segments import read
 
-            handle = attach_memory(net)
+            expert = attach(net, HyperConfig(method="ideal-lora", memory=True, segment=segment))
             query_mask = torch.zeros_like(ids, dtype=torch.bool)
             query_mask[:, 5:40] = True
-            logits, _ = read(net, handle, ids, query_mask, segment=segment)
+            with expert.query(query_mask[:, :segment]):
+                logits, _ = read(net, expert.memory, ids, query_mask, segment=segment)
         else:
             from transformers import DynamicCache
 
@@ -93,13 +96,13 @@ def _ratios(rows: list[dict]) -> dict:
     """The issue's targets as ratios: memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full."""
     by = {(r["way"], r["length"]): r for r in rows}
     ratios = {}
-    mem = lambda n: by.get(("memory", n))  # noqa: E731
+    mem = lambda n: by.get(("ideal", n))  # noqa: E731
     if mem(65536) and mem(4096):
         if "peak_rss_mb" in mem(4096):
-            ratios["memory_peak_64k_over_4k"] = round(mem(65536)["peak_rss_mb"] / mem(4096)["peak_rss_mb"], 3)
-        ratios["memory_time_64k_over_8k"] = round(mem(65536)["prefill_s"] / mem(8192)["prefill_s"], 3) if mem(8192) else None
+            ratios["ideal_peak_64k_over_4k"] = round(mem(65536)["peak_rss_mb"] / mem(4096)["peak_rss_mb"], 3)
+        ratios["ideal_time_64k_over_8k"] = round(mem(65536)["prefill_s"] / mem(8192)["prefill_s"], 3) if mem(8192) else None
     if mem(4096) and by.get(("full", 4096)):
-        ratios["memory_throughput_over_full_at_4k"] = round(mem(4096)["tokens_per_s"] / by[("full", 4096)]["tokens_per_s"], 3)
+        ratios["ideal_throughput_over_full_at_4k"] = round(mem(4096)["tokens_per_s"] / by[("full", 4096)]["tokens_per_s"], 3)
     return ratios
 
 

@@ -34,10 +34,10 @@ def add_parser(subparsers) -> None:
     adapters.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     adapters.set_defaults(run=run_adapters)
     long = benches.add_parser(
-        "long-context", help="prefill time and peak memory against document length: memory vs full attention",
-        description="Prefill time and peak RSS for documents of 2K to 128K tokens: segment-recurrent memory "
-                    "attention, the model's own full attention (up to --full-max) and truncation to --window, "
-                    "each in its own process. Writes JSON and a PNG plot.",
+        "long-context", help="prefill time and peak memory against document length: ideal vs full attention",
+        description="Prefill time and peak RSS for documents of 2K to 128K tokens: the ideal strategy's reading "
+                    "(HyperExpert + segment-recurrent memory attention), the model's own full attention (up to "
+                    "--full-max) and truncation to --window, each in its own process. Writes JSON and a PNG plot.",
         epilog="examples:\n  qfocus bench long-context --out benchmarks/results/long_context_cpu.json\n"
                "  qfocus bench long-context --lengths 2048 4096 --out quick.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,

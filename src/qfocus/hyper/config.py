@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from qfocus.errors import InputError
 
 METHODS = ("lora", "prompt", "padapter", "ideal-lora", "ideal-prompt", "ideal-padapter")
+NO_ADAPTER = "none"  # with memory=True: train and save the memory gates alone (the `infini` strategy)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
 
@@ -14,7 +15,10 @@ LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 class HyperConfig:
     """Which adapter, where, and how large. Defaults follow the IDEAL reference."""
 
-    method: str = field(default="ideal-lora", metadata={"help": f"Adapter method: one of {', '.join(METHODS)}."})
+    method: str = field(
+        default="ideal-lora",
+        metadata={"help": f"Adapter method: one of {', '.join(METHODS)}, or none (memory gates only, with --memory)."},
+    )
     targets: tuple[str, ...] = field(
         default=("q", "k", "v", "o", "up"),
         metadata={"help": "LoRA targets: attention q, k, v, o and MLP gate, up, down projections."},
@@ -38,15 +42,26 @@ class HyperConfig:
     detach_query: bool = field(
         default=True, metadata={"help": "Stop gradients from the hypernetwork into the lower layers (as the reference)."}
     )
+    memory: bool = field(
+        default=False,
+        metadata={"help": "Add Query-focused Infini-attention: read in segments into a compressive memory whose "
+                          "gates are trained and saved with the adapter (DESIGN §2)."},
+    )
+    segment: int = field(
+        default=1024, metadata={"help": "Memory: segment length S in tokens (reference: 800 for 7B on 24 GB, 1600 on 40 GB)."}
+    )
+    gate_init: float = field(
+        default=0.0, metadata={"help": "Memory: initial per-head gate β; the memory's share is sigmoid(β) (0: one half)."}
+    )
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InputError(f"unknown adapter method '{self.method}': use one of {', '.join(METHODS)}")
+        if self.method not in (*METHODS, NO_ADAPTER):
+            raise InputError(f"unknown adapter method '{self.method}': use one of {', '.join(METHODS)} or none")
         self.targets = tuple(self.targets)
         bad = sorted(set(self.targets) - set(LORA_TARGETS))
         if bad or not self.targets:
             raise InputError(f"LoRA targets {bad or '()'} are not known: use some of {', '.join(LORA_TARGETS)}")
-        for name in ("rank", "prompt_tokens", "adapter_dim", "code_size"):
+        for name in ("rank", "prompt_tokens", "adapter_dim", "code_size", "segment"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
         if not 0 <= self.dropout < 1:
@@ -54,10 +69,15 @@ class HyperConfig:
         for name in ("hyper_layers", "static_layers"):
             if getattr(self, name) is not None:
                 setattr(self, name, tuple(getattr(self, name)))
+        if self.method == NO_ADAPTER and not self.memory:
+            raise InputError("method none adapts nothing: add --memory (train the memory gates) or pick a method")
+        if self.memory and self.kind == "prompt":
+            raise InputError("--memory works with lora and padapter methods (prompt tokens would have to be read "
+                             "in every segment): use ideal-lora or ideal-padapter")
 
     @property
     def kind(self) -> str:
-        """'lora', 'prompt' or 'padapter'."""
+        """'lora', 'prompt', 'padapter' or 'none'."""
         return self.method.removeprefix("ideal-")
 
     @property
@@ -73,6 +93,7 @@ class HyperConfig:
         else:
             hyper = ()
             static = self.static_layers if self.static_layers is not None else tuple(range(num_layers))
+            static = () if self.kind == NO_ADAPTER else static
         for layer in (*hyper, *static):
             if not 0 <= layer < num_layers:
                 raise InputError(f"layer {layer} does not exist: the model has layers 0..{num_layers - 1}")

@@ -6,6 +6,10 @@
     expert.save("runs/x")                # adapter-only safetensors + JSON config
     expert.detach()                      # the exact original modules are back
 
+With `HyperConfig(memory=True)` every attention module is also wrapped with segment-recurrent
+memory attention (`qfocus.memory`); its gates are adapter parameters like the rest (saved, loaded,
+trained, frozen with them) and `expert.memory` is the handle `qfocus.memory.segments.read` needs.
+
 Wrapping follows peft's pattern: each adapted module is replaced by a wrapper holding the original
 as `base_layer`; base weights are never copied or edited, and every adapter parameter's name
 contains `qf_`, so freezing, counting and saving are name filters. Works for Llama, Qwen2/3,
@@ -59,6 +63,11 @@ class HyperExpert:
         text = model.config.get_text_config()
         self.layers = config.resolve(text.num_hidden_layers)
         self._attach(decoder_layers(model), text)
+        self.memory = None  # a qfocus.memory.segments.MemoryHandle when config.memory
+        if config.memory:  # after the adapters: the memory wrapper calls the (LoRA-wrapped) projections
+            from qfocus.memory.segments import attach_memory
+
+            self.memory = attach_memory(model, config.gate_init)
         model.train(model.training)  # new wrappers (and their dropout) follow the model's mode: eval stays eval
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(is_adapter_parameter(name))
@@ -68,7 +77,7 @@ class HyperExpert:
         hidden, heads = text.hidden_size, text.num_attention_heads
         config, plan = self.config, self.layers
         sizes: dict[str, int] = {}  # hypernetwork head → size of one example's generated tensor
-        for layer_index in (*plan.static, *plan.hyper):
+        for layer_index in (*plan.static, *plan.hyper):  # none for method "none"
             layer = layers[layer_index]
             index = plan.hyper.index(layer_index) if layer_index in plan.hyper else None
             if config.kind == "lora":
@@ -104,6 +113,9 @@ class HyperExpert:
 
     def detach(self) -> nn.Module:
         """Put every original module back (exactly the objects that were there) and unfreeze the model."""
+        if self.memory is not None:
+            self.memory.detach()
+            self.memory = None
         for parent, attribute, original in reversed(self._originals):
             setattr(parent, attribute, original)
         self._originals.clear()

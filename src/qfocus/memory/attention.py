@@ -68,12 +68,12 @@ class MemoryAttention(nn.Module):
     """Wraps one attention module: local attention over the current segment, mixed with the memory
     of earlier segments through a per-head gate β and a per-token query-memory gate (DESIGN §2)."""
 
-    def __init__(self, base: nn.Module, layer: int, context: MemoryContext):
+    def __init__(self, base: nn.Module, layer: int, context: MemoryContext, gate_init: float = 0.0):
         super().__init__()
         self.base_layer, self.layer, self.context = base, layer, context
         heads = base.config.num_attention_heads
-        device = base.q_proj.weight.device
-        self.qf_beta = nn.Parameter(torch.zeros(heads, device=device))  # g = sigmoid(β) per head
+        device = next(base.parameters()).device
+        self.qf_beta = nn.Parameter(torch.full((heads,), float(gate_init), device=device))  # g = sigmoid(β) per head
         self.qf_gate_weight = nn.Parameter(torch.zeros(heads, base.head_dim, device=device))  # g_m's w
         self.qf_gate_bias = nn.Parameter(torch.zeros(heads, device=device))  # g_m's b
         family = sys.modules[type(base).__module__]
@@ -104,6 +104,9 @@ class MemoryAttention(nn.Module):
         q_rot, k_rot = self._rotate(q, k, cos, sin)
 
         state = ctx.state
+        if state is None:
+            raise RuntimeError("a model with memory attention reads through qfocus.memory.segments.read(...), "
+                               "not a plain forward call")
         token_mask = ctx.token_mask if ctx.token_mask is not None else torch.ones(batch, length, dtype=torch.bool,
                                                                                  device=q.device)
         window = state.windows.get(self.layer)

@@ -14,6 +14,7 @@ a time, and logits are computed for the last position only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -37,23 +38,29 @@ class MemoryHandle:
         return self.model
 
 
-def attach_memory(model: nn.Module) -> MemoryHandle:
-    """Wrap every decoder layer's attention with `MemoryAttention` (gates start at g = 0.5)."""
+def attach_memory(model: nn.Module, gate_init: float = 0.0) -> MemoryHandle:
+    """Wrap every decoder layer's attention with `MemoryAttention`; the per-head gates start at
+    β = `gate_init` (g = sigmoid(β): 0.5 by default)."""
     context = MemoryContext()
     originals = []
     for index, layer in enumerate(decoder_layers(model)):
+        while "self_attn" not in layer._modules:  # a layer wrapped whole (the HyperExpert's QueryReader)
+            layer = layer.base_layer
         originals.append((layer, layer.self_attn))
-        layer.self_attn = MemoryAttention(layer.self_attn, index, context)
+        layer.self_attn = MemoryAttention(layer.self_attn, index, context, gate_init)
     return MemoryHandle(model, context, originals)
 
 
 def read(model: nn.Module, handle: MemoryHandle, input_ids: torch.Tensor, query_mask: torch.Tensor | None,
          segment: int, state: ReadState | None = None, attention_mask: torch.Tensor | None = None,
-         position: int | None = None, logits_to_keep: int = 1) -> tuple[torch.Tensor, ReadState]:
+         position: int | None = None, logits_to_keep: int | torch.Tensor = 1,
+         on_segment: Callable[[int], None] | None = None) -> tuple[torch.Tensor, ReadState]:
     """Feed `input_ids` (B, T) segment by segment; returns the last forward's logits and the new state.
 
     `query_mask` (B, T) marks the query tokens (they must lie in the first segment of the sequence);
-    `position` is the absolute position of input_ids[:, 0] (default: continue after `state`).
+    `position` is the absolute position of input_ids[:, 0] (default: continue after `state`);
+    `logits_to_keep` is the model's own (last n positions, or a 1-D tensor of positions of the last
+    forward); `on_segment(tokens_done)` is called after every forward (progress).
     """
     state = state or ReadState()
     position = state.tokens + _window_length(state) if position is None else position
@@ -72,10 +79,13 @@ def read(model: nn.Module, handle: MemoryHandle, input_ids: torch.Tensor, query_
         finally:
             handle.context.state = None
         state = collect(handle.context, state)
+        handle.context.windows, handle.context.q_bars = {}, {}  # the state holds them now
         position += end - start
         if position % segment == 0:
             state = flush(state)
         start = end
+        if on_segment is not None:
+            on_segment(start)
     return logits, state
 
 

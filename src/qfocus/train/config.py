@@ -10,7 +10,10 @@ from qfocus.hyper.config import HyperConfig
 # Default peak learning rate per adapter kind. LoRA's 1e-3 is what docs/results.md trains with on
 # SmolLM2; prompt vectors are RMS-normalised before the layer's own k/v projections and needed about
 # 10x LoRA's rate to fit in the adapter tests (not yet tuned on a real model).
-DEFAULT_LR = {"lora": 1e-3, "padapter": 1e-3, "prompt": 1e-2}
+DEFAULT_LR = {"lora": 1e-3, "padapter": 1e-3, "prompt": 1e-2, "none": 1e-2}
+# Memory gates learn at their own rate without weight decay: at the adapters' rate they stay near
+# their start (DESIGN §2 lists "gates stuck at 0.5" among the known failure modes).
+DEFAULT_GATE_LR = 1e-2
 PRECISIONS = ("auto", "no", "bf16", "fp16")
 
 
@@ -47,6 +50,10 @@ class TrainConfig:
     generator_lr_scale: float = field(
         default=1.0, metadata={"help": "IDEAL methods: the hypernetwork's learning rate is lr times this."}
     )
+    gate_lr: float = field(
+        default=DEFAULT_GATE_LR,
+        metadata={"help": "With --memory: peak learning rate of the memory gates (no weight decay); default 1e-2."},
+    )
     warmup_ratio: float = field(default=0.1, metadata={"help": "Share of the steps with linear warm-up; cosine decay to 0 after."})
     weight_decay: float = field(default=0.02, metadata={"help": "AdamW weight decay (betas 0.9, 0.95)."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm to this; 0 disables clipping."})
@@ -70,6 +77,8 @@ class TrainConfig:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number, or leave it unset")
         if self.lr is not None and self.lr <= 0:
             raise InputError(f"lr is {self.lr}: pass a positive learning rate such as 1e-3")
+        if self.gate_lr <= 0:
+            raise InputError(f"gate_lr is {self.gate_lr}: pass a positive learning rate such as 1e-2")
         if self.generator_lr_scale <= 0:
             raise InputError(f"generator_lr_scale is {self.generator_lr_scale}: pass a positive factor such as 1.0")
         if not 0 <= self.warmup_ratio < 1:

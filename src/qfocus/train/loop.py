@@ -37,27 +37,32 @@ StepCallback = Callable[[dict, int], None]
 
 
 class Collate:
-    """Tokenises a list of triples into a right-padded `Batch` (picklable for data-loader workers)."""
+    """Tokenises a list of triples into a padded `Batch` (picklable for data-loader workers).
 
-    def __init__(self, tokenizer, max_input_tokens: int, max_summary_tokens: int):
+    Left padding (logits only at the summary positions) unless the model reads in segments: then
+    right padding, so that every row's query sits in the first segment."""
+
+    def __init__(self, tokenizer, max_input_tokens: int, max_summary_tokens: int, padding_side: str = "left"):
         self.tokenizer, self.max_input_tokens, self.max_summary_tokens = tokenizer, max_input_tokens, max_summary_tokens
+        self.padding_side = padding_side
 
     def __call__(self, triples):
         from qfocus.hyper.training import make_batch
 
-        return make_batch(self.tokenizer, triples, self.max_input_tokens, self.max_summary_tokens)
+        return make_batch(self.tokenizer, triples, self.max_input_tokens, self.max_summary_tokens, self.padding_side)
 
 
 def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: StepCallback | None = None,
           on_convert=None) -> dict:
     """Train as `config` says; returns (and writes to OUT/summary.json) the run's summary."""
     from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, set_seed
+    from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
     from torch.utils.data import DataLoader
     from transformers import get_cosine_schedule_with_warmup
 
     from qfocus.hyper import attach
     from qfocus.hyper.training import loss_on_batch
+    from qfocus.memory.training import gate_values, segment_loss
     from qfocus.models import load_model
 
     out = Path(config.out)
@@ -67,6 +72,8 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
         mixed_precision=_mixed_precision(config.precision),
         gradient_accumulation_steps=config.grad_accum,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+        # the first segment never reads memory, so its gates get no gradient there
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.hyper.memory)],
     )
     set_seed(config.seed)
     lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert)
@@ -74,8 +81,9 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
     model = lm.model.train()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(_parameter_groups(trainable, config), lr=config.peak_lr, betas=(0.9, 0.95))
+    padding = "right" if config.hyper.memory else "left"
     loader = DataLoader(triples, batch_size=config.batch_size, shuffle=True,
-                        collate_fn=Collate(lm.tokenizer, config.max_input_tokens, config.max_summary_tokens))
+                        collate_fn=Collate(lm.tokenizer, config.max_input_tokens, config.max_summary_tokens, padding))
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     steps_per_epoch = math.ceil(len(loader) / config.grad_accum)
     total = config.max_steps or steps_per_epoch * config.epochs
@@ -106,8 +114,11 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
             if pending_rng is not None:
                 pending_rng = restore_rng(pending_rng)
             with accelerator.accumulate(model):
-                loss = loss_on_batch(model, expert, batch)
-                accelerator.backward(loss)
+                if expert.memory is None:
+                    loss = loss_on_batch(model, expert, batch)
+                    accelerator.backward(loss)
+                else:  # forward and backward one segment at a time
+                    loss = segment_loss(model, expert, batch, accelerator.backward, lambda: accelerator.no_sync(model))
                 grad_norm = None
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -117,7 +128,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
             window_tokens += int(batch.attention_mask.sum())
             if not accelerator.sync_gradients:
                 continue
-            lr = scheduler.get_last_lr()[0]
+            lr, lr_gates = scheduler.get_last_lr()[0], scheduler.get_last_lr()[-1]
             if not accelerator.optimizer_step_was_skipped:
                 scheduler.step()
             step += 1
@@ -130,6 +141,8 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
                 "tokens": step_tokens, "tokens_per_s": round(step_tokens / max(seconds, 1e-9), 1),
                 "seconds": round(seconds, 3),
             }
+            if expert.memory is not None:  # the gates' own lr (last group) and where they stand
+                record.update(gate_lr=lr_gates, **gate_values(model))
             tokens_seen += step_tokens
             step_seconds.append(seconds)
             window_start, window_tokens, losses = time.perf_counter(), 0, []
@@ -167,16 +180,25 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
     return summary
 
 
+GATE_NAMES = ("qf_beta", "qf_gate_weight", "qf_gate_bias")
+
+
 def _parameter_groups(trainable: list[tuple[str, torch.nn.Parameter]], config: TrainConfig) -> list[dict]:
-    """Adapter weights, then the hypernetwork at `generator_lr_scale` × lr; vectors (biases, norms,
-    gates) without weight decay, as is usual for AdamW. The first group carries the logged lr."""
+    """Adapter weights, then the hypernetwork at `generator_lr_scale` × lr, vectors (biases, norms)
+    without weight decay as is usual for AdamW; the memory gates at `gate_lr`, never decayed. The
+    first group carries the logged lr."""
     groups = []
+    is_gate = lambda name: name.rsplit(".", 1)[-1] in GATE_NAMES  # noqa: E731
     for generator in (False, True):
         lr = config.peak_lr * (config.generator_lr_scale if generator else 1.0)
         for matrix in (True, False):
-            params = [p for n, p in trainable if ("qf_hypernetwork" in n) == generator and (p.ndim >= 2) == matrix]
+            params = [p for n, p in trainable if not is_gate(n) and ("qf_hypernetwork" in n) == generator
+                      and (p.ndim >= 2) == matrix]
             if params:
                 groups.append({"params": params, "lr": lr, "weight_decay": config.weight_decay if matrix else 0.0})
+    gates = [p for n, p in trainable if is_gate(n)]
+    if gates:
+        groups.append({"params": gates, "lr": config.gate_lr, "weight_decay": 0.0})
     return groups
 
 
