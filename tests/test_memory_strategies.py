@@ -122,6 +122,14 @@ def test_memory_strategies_refuse_what_they_cannot_use(tiny_lm):
     finally:
         tiny_lm.expert = None
         expert.detach()
+    expert = attach(tiny_lm.model, HyperConfig(method="none", memory=True))
+    tiny_lm.expert = expert
+    try:
+        with pytest.raises(InputError, match="trained with --memory and reads in segments: use --strategy ideal"):
+            get_strategy("truncate").summarize(tiny_lm, long_text(50), QUERY)
+    finally:
+        tiny_lm.expert = None
+        expert.detach()
     with pytest.raises(InputError, match="the first segment holds 8 tokens"):
         get_strategy("infini", SummarizeConfig(segment=8)).summarize(tiny_lm, long_text(50), QUERY)
     assert not any("qf_" in name for name, _ in tiny_lm.model.named_parameters())

@@ -202,22 +202,32 @@ def test_parameter_groups_cover_every_adapter_parameter_once(tiny_lm):
         expert.detach()
 
 
-def test_two_processes_share_the_work(tmp_path, tiny_checkpoint):
-    """The same command under torchrun (gloo on CPU): 2 processes, batches split, one log, per-process RNG."""
+@pytest.mark.parametrize("memory", [[], ["--memory", "--segment", "96"]], ids=["adapter", "memory"])
+def test_two_processes_share_the_work(tmp_path, tiny_checkpoint, memory):
+    """The same command under torchrun (gloo on CPU): 2 processes, batches split, one log, per-process RNG.
+    With --memory the two processes read different numbers of segments and still reduce once per step."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     write_covidet(tmp_path)
+    if memory:  # posts of different lengths: rows of 2 to 4 segments
+        data = json.loads((tmp_path / "train.json").read_text())
+        for i, post in enumerate(data.values()):
+            post["Reddit Post"] += " My arm hurts a bit more today." * (4 * i)
+        (tmp_path / "train.json").write_text(json.dumps(data))
     out = tmp_path / "run"
     torchrun = Path(sys.executable).with_name("torchrun")
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([str(torchrun), "--nproc_per_node", "2", "-m", "qfocus", "train", "--data", "covidet",
                            "--data-dir", str(tmp_path), "--model", str(tiny_checkpoint), "--max-steps", "4",
-                           "--batch-size", "2", "--max-input-tokens", "200", "--save-every", "2", "--out", str(out)],
+                           "--batch-size", "2", "--max-input-tokens", "200", "--save-every", "2", "--out", str(out),
+                           *memory],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    if memory:
+        assert read_log(out)[-1]["gate_mean"] != 0.5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["effective_batch"] == 4 and summary["steps_per_epoch"] == 3
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]

@@ -17,6 +17,9 @@ strategies:
   truncate   keep the document's start and end so prompt + answer fit the window (default)
   full       the whole document in one prompt; refuses one that does not fit
   lead       the document's first 30 words, no model (the extractive baseline for tables)
+  ideal      IDEAL: HyperExpert + query-focused memory; reads the WHOLE document in segments of
+             --segment tokens in constant memory (needs --adapter trained with `qfocus train --memory`)
+  infini     the memory alone: an --adapter's trained gates (`--method none --memory`), else untrained
 """
 
 EXAMPLES = """\
@@ -26,6 +29,7 @@ examples:
   qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
   qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
   qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a trained HyperExpert
+  qfocus summarize year.md -q "..." --strategy ideal --adapter runs/qmsum-ideal-lora-memory  # any length
   qfocus summarize notes.md -q "..." --config summarize.yaml   # same keys as the flags
 """
 

@@ -19,6 +19,12 @@ a crash or kill, without repeating or skipping a step) and summary.json (time pe
 
 Runs on accelerate: the same command trains on CPU (fp32), on one GPU (bf16) and on several GPUs
 or machines with `accelerate launch -m qfocus train ...`.
+
+--memory adds Query-focused Infini-attention (the full IDEAL method): every example is read in
+segments of --segment tokens, forward and backward one segment at a time with the memory detached
+between segments, so activations never exceed one segment. The memory gates learn with the adapter
+at --gate-lr (default 1e-2, no weight decay) and are saved in it; log.jsonl shows where they stand
+(gate_mean/min/max of sigmoid(beta)). Use the result with `--strategy ideal`.
 """
 
 EXAMPLES = """\
@@ -37,7 +43,11 @@ examples:
   # several GPUs: the same command under accelerate (on CPUs: torchrun --nproc_per_node 2 -m qfocus train ...)
   accelerate launch --multi_gpu -m qfocus train --data squality --method ideal-lora --epochs 10 --out runs/squality
 
-  qfocus train --config train.yaml        # keys: data, ..., hyper: {method, rank, ...}
+  # IDEAL with memory (HyperExpert + gates), then read whole meetings in 512-token segments
+  qfocus train --data qmsum-gold --method ideal-lora --memory --segment 512 --max-steps 32 --limit 128 --out runs/qmsum-ideal-memory
+  qfocus eval --data qmsum --split val --strategy ideal --adapter runs/qmsum-ideal-memory --limit 24 --out runs/ideal-eval
+
+  qfocus train --config train.yaml        # keys: data, ..., hyper: {method, rank, memory, segment, ...}
 """
 
 

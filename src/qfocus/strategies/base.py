@@ -73,6 +73,9 @@ class SinglePromptStrategy(Strategy):
 
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
         start = time.perf_counter()
+        if lm.expert is not None and lm.expert.memory is not None:
+            raise InputError(f"the adapter was trained with --memory and reads in segments: use --strategy ideal "
+                             f"(or infini) with it, not {self.name}")
         prompt = self.prepare(lm, document, query)
         answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
         return Summary(
