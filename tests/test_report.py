@@ -17,11 +17,12 @@ def write_run(folder, scores, adapter=None, strategy="truncate") -> None:
 def test_report_table_and_chart(capsys, tmp_path):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
-    (adapter / "adapter_config.json").write_text(json.dumps({"config": {"method": "ideal-lora"}}))
-    (adapter / "summary.json").write_text(json.dumps({"steps": 64, "effective_batch": 4, "seconds_per_step": 7.1}))
+    (adapter / "adapter_config.json").write_text(json.dumps({"config": {"method": "ideal-lora", "memory": True, "segment": 512}}))
+    (adapter / "summary.json").write_text(json.dumps({"steps": 64, "effective_batch": 4, "seconds_per_step": 7.1,
+                                                      "median_step_seconds": 6.9}))
     write_run(tmp_path / "zero", {"rouge1": 20.0, "rouge2": 3.0, "rougeLsum": 15.0, "geometric_mean": 8.96})
     write_run(tmp_path / "ideal", {"rouge1": 25.5, "rouge2": 2.5, "rougeLsum": 19.25, "geometric_mean": 10.7},
-              adapter=str(adapter))
+              adapter=str(adapter), strategy="ideal")
     write_run(tmp_path / "lead", {"rouge1": 22.0, "rouge2": 4.0, "rougeLsum": 16.0, "geometric_mean": 11.2},
               strategy="lead")
     plot = tmp_path / "chart.png"
@@ -31,8 +32,8 @@ def test_report_table_and_chart(capsys, tmp_path):
     lines = out.strip().splitlines()
     assert lines[0].startswith("| run | data | method | examples | R-1 | R-2 | R-Lsum | geo. mean |")
     assert lines[2] == "| zero | covidet/val | zero-shot | 20 | 20.00 | 3.00 | 15.00 | 8.96 | 512 | 3.25 | - |"
-    assert lines[3] == ("| ideal | covidet/val | ideal-lora | 20 | **25.50** | 2.50 | **19.25** | 10.70 | 512 | 3.25 "
-                        "| 64 steps x 4, 7.1 s/step |")
+    assert lines[3] == ("| ideal | covidet/val | ideal-lora + memory (S 512) | 20 | **25.50** | 2.50 | **19.25** | 10.70 "
+                        "| 512 | 3.25 | 64 steps x 4, 6.9 s/step (median) |")
     assert lines[4] == "| lead | covidet/val | lead | 20 | 22.00 | **4.00** | 16.00 | **11.20** | 512 | 3.25 | - |"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
 

@@ -44,11 +44,16 @@ def _load_run(folder: Path) -> RunRow:
     if summarize.get("adapter"):
         adapter = Path(summarize["adapter"])
         adapter_config, train_summary = adapter / "adapter_config.json", adapter / "summary.json"
-        trained = json.loads(adapter_config.read_text())["config"]["method"] if adapter_config.is_file() else "adapter"
-        method = trained if method == "truncate" else f"{trained} + {method}"
+        hyper = json.loads(adapter_config.read_text())["config"] if adapter_config.is_file() else {}
+        trained = hyper.get("method", "adapter")
+        if hyper.get("memory"):
+            trained += f" + memory (S {hyper['segment']})"
+        method = trained if method in ("truncate", "ideal", "infini") else f"{trained} + {method}"
         if train_summary.is_file():
             t = json.loads(train_summary.read_text())
-            training = f"{t['steps']} steps x {t['effective_batch']}, {t['seconds_per_step']} s/step"
+            median = t.get("median_step_seconds")
+            step = f"{median} s/step (median)" if median else f"{t['seconds_per_step']} s/step"
+            training = f"{t['steps']} steps x {t['effective_batch']}, {step}"
     elif method == "truncate":
         method = "zero-shot"
     try:

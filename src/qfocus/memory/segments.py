@@ -7,9 +7,11 @@
 
 The sequence (prompt, then generated tokens) is cut at multiples of `segment`: a token attends
 locally to the earlier tokens of its own segment, and to everything before through the memory.
-When a segment is complete its keys and values are written to memory and the window is emptied, so
-decoding continues exactly the segment loop of the prefill. Only one segment's activations exist at
-a time, and logits are computed for the last position only.
+When a segment is complete its keys and values are written to memory and the window is emptied.
+Decoding therefore keeps a window of at most one segment (the tokens of the current one) and
+evicts its tokens to memory together when it fills, so the logits after prefill + k decode steps
+are exactly those of reading all T + k tokens in segments (tested against a float64 reference).
+Only one segment's activations exist at a time, and logits are computed for the last position only.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def read(model: nn.Module, handle: MemoryHandle, input_ids: torch.Tensor, query_
 
     `query_mask` (B, T) marks the query tokens (they must lie in the first segment of the sequence);
     `position` is the absolute position of input_ids[:, 0] (default: continue after `state`);
-    `logits_to_keep` is the model's own (last n positions, or a 1-D tensor of positions of the last
-    forward); `on_segment(tokens_done)` is called after every forward (progress).
+    `logits_to_keep` is passed to every forward (the last n positions, or a 1-D tensor of positions
+    within the forward); `on_segment(tokens_done)` is called after every forward (progress).
     """
     state = state or ReadState()
     position = state.tokens + _window_length(state) if position is None else position
