@@ -1,6 +1,7 @@
-"""A naive segment loop for a Llama model, in float64, written from DESIGN §2 and the Llama equations
-(RMSNorm, rotate-half RoPE at absolute positions, grouped-query softmax attention, SwiGLU MLP),
-independently of `qfocus.memory`. The memory itself is `reference_memory`'s per-token loops.
+"""A naive segment loop for Llama-like models (Llama, Mistral, Qwen2 with q/k/v biases, Qwen3 with
+q/k norms), in float64, written from DESIGN §2 and the models' equations (RMSNorm, rotate-half RoPE
+at absolute positions, grouped-query softmax attention, SwiGLU MLP), independently of
+`qfocus.memory`. The memory itself is `reference_memory`'s per-token loops.
 """
 
 from __future__ import annotations
@@ -25,11 +26,17 @@ def rope(x, positions, inv_freq):
     return x * cos + rotated * sin
 
 
+def linear(x, module):
+    out = x @ module.weight.double().T
+    return out if module.bias is None else out + module.bias.double()
+
+
 def segment_loop_logits(model, ids: torch.Tensor, query_mask: torch.Tensor, segment: int) -> torch.Tensor:
     """Next-token logits (B, vocab) after reading `ids` (B, N) segment by segment, query in segment 1."""
     cfg = model.config
     heads, kv_heads = cfg.num_attention_heads, cfg.num_key_value_heads
-    d, groups, eps = cfg.head_dim, heads // kv_heads, cfg.rms_norm_eps
+    d = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    groups, eps = heads // kv_heads, cfg.rms_norm_eps
     inv_freq = model.model.rotary_emb.inv_freq
     layers = model.model.layers
     memory = [None] * len(layers)  # (M, Mq, z) per layer after the first complete segment
@@ -44,9 +51,11 @@ def segment_loop_logits(model, ids: torch.Tensor, query_mask: torch.Tensor, segm
         for index, layer in enumerate(layers):
             attn = layer.self_attn
             x = rms_norm(h, layer.input_layernorm.weight, eps)
-            q = (x @ attn.q_proj.weight.double().T).view(b, t, heads, d).transpose(1, 2)  # (B, Hq, T, d)
-            k = (x @ attn.k_proj.weight.double().T).view(b, t, kv_heads, d).transpose(1, 2)  # (B, H, T, d)
-            v = (x @ attn.v_proj.weight.double().T).view(b, t, kv_heads, d).transpose(1, 2)
+            q = linear(x, attn.q_proj).view(b, t, heads, d).transpose(1, 2)  # (B, Hq, T, d)
+            k = linear(x, attn.k_proj).view(b, t, kv_heads, d).transpose(1, 2)  # (B, H, T, d)
+            v = linear(x, attn.v_proj).view(b, t, kv_heads, d).transpose(1, 2)
+            if hasattr(attn, "q_norm"):  # Qwen3: RMSNorm over each head's vector, before RoPE
+                q, k = rms_norm(q, attn.q_norm.weight, eps), rms_norm(k, attn.k_norm.weight, eps)
             if start == 0:  # q̄: mean over query tokens, then over the query heads of each kv head
                 weights = query_mask[:, None, start:end, None].double()
                 mean = (q * weights).sum(2) / weights.sum(2)  # (B, Hq, d)
@@ -64,7 +73,7 @@ def segment_loop_logits(model, ids: torch.Tensor, query_mask: torch.Tensor, segm
                     g_m = torch.sigmoid(a_qmem[:, head] @ attn.qf_gate_weight[head].double() + float(attn.qf_gate_bias[head]))
                     g_m = g_m[..., None]  # (B, T, 1)
                     out[:, head] = g * ((1 - g_m) * a_mem[:, head] + g_m * a_qmem[:, head]) + (1 - g) * out[:, head]
-            h = h + out.transpose(1, 2).reshape(b, t, heads * d) @ attn.o_proj.weight.double().T
+            h = h + linear(out.transpose(1, 2).reshape(b, t, heads * d), attn.o_proj)
             y = rms_norm(h, layer.post_attention_layernorm.weight, eps)
             mlp = layer.mlp
             gate = torch.nn.functional.silu(y @ mlp.gate_proj.weight.double().T)
