@@ -82,6 +82,15 @@ def test_decoding_across_segments_equals_rereading_the_sequence(tiny_lm, segment
     assert ours.text == tiny_lm.tokenizer.decode(answer, skip_special_tokens=True).strip()
 
 
+def test_memory_wrappers_follow_the_model_mode(tiny_lm):
+    handle = attach_memory(tiny_lm.model)  # tiny_lm is loaded for inference: eval mode
+    try:
+        wrappers = [m for m in tiny_lm.model.modules() if type(m).__name__ == "MemoryAttention"]
+        assert wrappers and not any(m.training for m in wrappers)
+    finally:
+        handle.detach()
+
+
 def test_sampling_through_memory_is_seeded(tiny_lm):
     prompt = prompt_of(tiny_lm, 30)
     handle = attach_memory(tiny_lm.model)
@@ -133,3 +142,16 @@ def test_memory_strategies_refuse_what_they_cannot_use(tiny_lm):
     with pytest.raises(InputError, match="the first segment holds 8 tokens"):
         get_strategy("infini", SummarizeConfig(segment=8)).summarize(tiny_lm, long_text(50), QUERY)
     assert not any("qf_" in name for name, _ in tiny_lm.model.named_parameters())
+
+
+def test_an_unusable_adapter_is_refused_before_loading_a_model(tiny_lm, tmp_path):
+    expert = attach(tiny_lm.model, HyperConfig(method="lora"))
+    try:
+        expert.save(tmp_path / "plain")
+    finally:
+        expert.detach()
+    with pytest.raises(InputError, match="method lora without memory"):
+        get_strategy("ideal", SummarizeConfig(adapter=str(tmp_path / "plain")))
+    with pytest.raises(InputError, match="infini needs an adapter trained with --memory"):
+        get_strategy("infini", SummarizeConfig(adapter=str(tmp_path / "plain")))
+    get_strategy("truncate", SummarizeConfig(adapter=str(tmp_path / "plain")))  # fine

@@ -49,7 +49,7 @@ def attach_memory(model: nn.Module, gate_init: float = 0.0) -> MemoryHandle:
         while "self_attn" not in layer._modules:  # a layer wrapped whole (the HyperExpert's QueryReader)
             layer = layer.base_layer
         originals.append((layer, layer.self_attn))
-        layer.self_attn = MemoryAttention(layer.self_attn, index, context, gate_init)
+        layer.self_attn = MemoryAttention(layer.self_attn, index, context, gate_init).train(model.training)
     return MemoryHandle(model, context, originals)
 
 

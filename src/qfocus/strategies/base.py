@@ -8,9 +8,11 @@ register themselves by name with `@register`; the CLI and `qfocus.summarize` loo
 
 from __future__ import annotations
 
+import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from qfocus.config import SummarizeConfig
@@ -46,6 +48,20 @@ class Strategy(ABC):
 
     def __init__(self, config: SummarizeConfig | None = None):
         self.config = config or SummarizeConfig()
+        if self.config.adapter is not None:  # refuse an unusable adapter before any model is loaded
+            saved = Path(self.config.adapter) / "adapter_config.json"
+            if saved.is_file():
+                self.check_adapter(json.loads(saved.read_text())["config"])
+
+    def check_adapter(self, hyper: dict | None) -> None:
+        """Raise `InputError` if this strategy cannot use an adapter with this (saved) HyperConfig;
+        None means no adapter. Any adapter goes by default."""
+
+    def adapter_of(self, lm: LoadedModel) -> dict | None:
+        """The attached adapter's HyperConfig as a dict (checked), or None."""
+        hyper = lm.expert.config.to_dict() if lm.expert is not None else None
+        self.check_adapter(hyper)
+        return hyper
 
     @abstractmethod
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
@@ -71,11 +87,14 @@ class SinglePromptStrategy(Strategy):
         kept = self.fit(document_ids, budget, builder, window)
         return builder.build(query, kept, document_tokens=len(document_ids))
 
-    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
-        start = time.perf_counter()
-        if lm.expert is not None and lm.expert.memory is not None:
+    def check_adapter(self, hyper: dict | None) -> None:
+        if hyper is not None and hyper.get("memory"):
             raise InputError(f"the adapter was trained with --memory and reads in segments: use --strategy ideal "
                              f"(or infini) with it, not {self.name}")
+
+    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        start = time.perf_counter()
+        self.adapter_of(lm)
         prompt = self.prepare(lm, document, query)
         answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
         return Summary(

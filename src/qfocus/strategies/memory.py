@@ -27,14 +27,11 @@ DEFAULT_SEGMENT = 1024
 class MemoryStrategy(Strategy):
     """Reads the whole prompt through memory attention and decodes from it."""
 
-    def memory(self, lm: LoadedModel):
-        """(handle, handle to detach afterwards or None)."""
-        raise NotImplementedError
-
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
         start = time.perf_counter()
         check_text(document)
         query = check_query(query)
+        self.adapter_of(lm)
         handle, temporary = self.memory(lm)
         try:
             builder = PromptBuilder(lm.tokenizer)
@@ -53,6 +50,15 @@ class MemoryStrategy(Strategy):
                        document_tokens=prompt.document_tokens, truncated_tokens=0, answer_tokens=answer.new_tokens,
                        seconds=round(time.perf_counter() - start, 3))
 
+    def memory(self, lm: LoadedModel):
+        """(memory handle, the same handle if it was attached for this call only, else None)."""
+        if lm.expert is not None:
+            return lm.expert.memory, None
+        from qfocus.memory.segments import attach_memory
+
+        handle = attach_memory(lm.model)  # untrained gates, removed after the call
+        return handle, handle
+
     def segment(self, lm: LoadedModel) -> int:
         """--segment, else the segment the adapter was trained with, else 1,024."""
         if self.config.segment is not None:
@@ -67,14 +73,12 @@ class Ideal(MemoryStrategy):
     name = "ideal"
     description = "HyperExpert + query-focused memory over the whole document (needs --adapter trained with --memory)"
 
-    def memory(self, lm: LoadedModel):
-        expert = lm.expert
-        if expert is None or not expert.config.is_hyper or expert.memory is None:
-            what = "no adapter" if expert is None else f"an adapter of method {expert.config.method}" + (
-                "" if expert.memory is not None else " without memory")
+    def check_adapter(self, hyper: dict | None) -> None:
+        if hyper is None or not hyper["method"].startswith("ideal-") or not hyper.get("memory"):
+            what = "no adapter" if hyper is None else f"an adapter of method {hyper['method']}" + (
+                "" if hyper.get("memory") else " without memory")
             raise InputError(f"--strategy ideal needs an IDEAL adapter trained with memory, got {what}: "
                              "train one with `qfocus train --method ideal-lora --memory` and pass --adapter")
-        return expert.memory, None
 
 
 @register
@@ -82,13 +86,7 @@ class Infini(MemoryStrategy):
     name = "infini"
     description = "query-focused memory over the whole document; an --adapter's trained gates, else untrained ones"
 
-    def memory(self, lm: LoadedModel):
-        from qfocus.memory.segments import attach_memory
-
-        if lm.expert is None:
-            handle = attach_memory(lm.model)
-            return handle, handle
-        if lm.expert.memory is None:
+    def check_adapter(self, hyper: dict | None) -> None:
+        if hyper is not None and not hyper.get("memory"):
             raise InputError(f"--strategy infini needs an adapter trained with --memory (this one is "
-                             f"{lm.expert.config.method} without memory): use --strategy truncate with it")
-        return lm.expert.memory, None
+                             f"{hyper['method']} without memory): use --strategy truncate with it")
