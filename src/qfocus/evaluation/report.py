@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qfocus.errors import InputError
+from qfocus.hyper.config import saved_config
 
 METRICS = ("rouge1", "rouge2", "rougeLsum", "geometric_mean")
 LABELS = {"rouge1": "R-1", "rouge2": "R-2", "rougeLsum": "R-Lsum", "geometric_mean": "geo. mean"}
@@ -42,9 +43,8 @@ def _load_run(folder: Path) -> RunRow:
     summarize = config.get("summarize", {})
     method, training = summarize.get("strategy", "?"), "-"
     if summarize.get("adapter"):
-        adapter = Path(summarize["adapter"])
-        adapter_config, train_summary = adapter / "adapter_config.json", adapter / "summary.json"
-        hyper = json.loads(adapter_config.read_text())["config"] if adapter_config.is_file() else {}
+        hyper = saved_config(summarize["adapter"]) or {}
+        train_summary = Path(summarize["adapter"]) / "summary.json"
         trained = hyper.get("method", "adapter")
         if hyper.get("memory"):
             trained += f" + memory (S {hyper['segment']})"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from qfocus.errors import InputError
 
 METHODS = ("lora", "prompt", "padapter", "ideal-lora", "ideal-prompt", "ideal-padapter")
 NO_ADAPTER = "none"  # with memory=True: train and save the memory gates alone (the `infini` strategy)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+CONFIG_FILE = "adapter_config.json"  # beside adapter.safetensors in a saved adapter folder
 
 
 @dataclass
@@ -115,3 +118,12 @@ class ResolvedLayers:
     hyper: tuple[int, ...]
     static: tuple[int, ...]
     query_layer: int
+
+
+def saved_config(folder: str | Path) -> dict | None:
+    """The HyperConfig (as a dict) saved in an adapter folder; None if the folder holds none.
+
+    Reads JSON only (no torch), so the CLI and reports can look at an adapter before loading a model.
+    """
+    path = Path(folder) / CONFIG_FILE
+    return json.loads(path.read_text())["config"] if path.is_file() else None

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from qfocus.errors import InputError
-from qfocus.hyper.config import HyperConfig
+from qfocus.hyper.config import CONFIG_FILE, HyperConfig
 from qfocus.hyper.context import GeneratedSlot, QueryState
 from qfocus.hyper.generator import HyperNetwork
 from qfocus.hyper.lora import LoRALinear
@@ -38,7 +38,7 @@ TARGET_PATHS = {
     "q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
     "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj",
 }
-ADAPTER_FILE, CONFIG_FILE = "adapter.safetensors", "adapter_config.json"
+ADAPTER_FILE = "adapter.safetensors"
 FORMAT_VERSION = 1
 
 

@@ -24,6 +24,9 @@ from torch import nn
 from qfocus.memory.compressive import Memory, mix, query_signal, read
 
 
+GATE_NAMES = ("qf_beta", "qf_gate_weight", "qf_gate_bias")  # MemoryAttention's learned parameters
+
+
 @dataclass(frozen=True)
 class Window:
     """The current segment's tokens seen so far by one layer (local attention spans exactly these)."""

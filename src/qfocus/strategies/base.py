@@ -8,17 +8,16 @@ register themselves by name with `@register`; the CLI and `qfocus.summarize` loo
 
 from __future__ import annotations
 
-import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import ClassVar
 
 from qfocus.config import SummarizeConfig
 from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks, generate
+from qfocus.hyper.config import saved_config
 from qfocus.models import LoadedModel
 from qfocus.prompts import Prompt, PromptBuilder, document_budget
 
@@ -49,9 +48,9 @@ class Strategy(ABC):
     def __init__(self, config: SummarizeConfig | None = None):
         self.config = config or SummarizeConfig()
         if self.config.adapter is not None:  # refuse an unusable adapter before any model is loaded
-            saved = Path(self.config.adapter) / "adapter_config.json"
-            if saved.is_file():
-                self.check_adapter(json.loads(saved.read_text())["config"])
+            hyper = saved_config(self.config.adapter)
+            if hyper is not None:
+                self.check_adapter(hyper)
 
     def check_adapter(self, hyper: dict | None) -> None:
         """Raise `InputError` if this strategy cannot use an adapter with this (saved) HyperConfig;

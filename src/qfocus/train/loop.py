@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from qfocus.errors import InputError
+from qfocus.memory.attention import GATE_NAMES
 from qfocus.train.checkpoint import checkpoint_folders, load_checkpoint, restore_rng, save_checkpoint
 from qfocus.train.config import TrainConfig
 
@@ -128,7 +129,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
             window_tokens += int(batch.attention_mask.sum())
             if not accelerator.sync_gradients:
                 continue
-            lr, lr_gates = scheduler.get_last_lr()[0], scheduler.get_last_lr()[-1]
+            lrs = scheduler.get_last_lr()  # per param group: the first is the adapter's, the last the gates'
             if not accelerator.optimizer_step_was_skipped:
                 scheduler.step()
             step += 1
@@ -137,12 +138,12 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
             record = {
                 "step": step, "epoch": round(step / steps_per_epoch, 4),
                 "loss": round(float(accelerator.reduce(torch.stack(losses).mean(), "mean")), 6),
-                "lr": lr, "grad_norm": None if grad_norm is None else round(float(grad_norm), 6),
+                "lr": lrs[0], "grad_norm": None if grad_norm is None else round(float(grad_norm), 6),
                 "tokens": step_tokens, "tokens_per_s": round(step_tokens / max(seconds, 1e-9), 1),
                 "seconds": round(seconds, 3),
             }
             if expert.memory is not None:  # the gates' own lr (last group) and where they stand
-                record.update(gate_lr=lr_gates, **gate_values(model))
+                record.update(gate_lr=lrs[-1], **gate_values(model))
             tokens_seen += step_tokens
             step_seconds.append(seconds)
             window_start, window_tokens, losses = time.perf_counter(), 0, []
@@ -178,9 +179,6 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
-
-
-GATE_NAMES = ("qf_beta", "qf_gate_weight", "qf_gate_bias")
 
 
 def _parameter_groups(trainable: list[tuple[str, torch.nn.Parameter]], config: TrainConfig) -> list[dict]:
