@@ -29,7 +29,12 @@ $Q eval $EVAL --out runs/meeting-zero-shot-8k-eval
 $Q eval $EVAL --adapter runs/qmsum-ideal-lora --out runs/meeting-hyperexpert-8k-eval
 
 mkdir -p $R
-for run in runs/meeting-*-eval; do mkdir -p $R/$(basename $run) && cp $run/metrics.json $R/$(basename $run)/; done
+for run in runs/meeting-*-eval; do
+  mkdir -p $R/$(basename $run) && cp $run/metrics.json $R/$(basename $run)/
+  # per query: id, prompt tokens, seconds, scores (numbers only; predictions quote the dataset and stay in runs/)
+  .venv/bin/python -c 'import json, sys; print(json.dumps([{k: r[k] for k in ("id", "prompt_tokens", "seconds", "scores")}
+    for r in map(json.loads, open(sys.argv[1]))], indent=1))' $run/predictions.jsonl > $R/$(basename $run)/per_example.json
+done
 for run in qmsum-ideal-lora-memory qmsum-ideal-lora-memory-g3; do
   cp runs/$run/summary.json $R/$run-train.json
   cp runs/$run/log.jsonl $R/$run-train-log.jsonl
