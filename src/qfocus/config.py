@@ -39,6 +39,39 @@ class GenerationConfig:
             raise InputError(f"prefill_chunk is {self.prefill_chunk}: pass a positive number such as 1024")
 
 
+SCORERS = ("bm25", "dense", "hybrid")
+
+
+@dataclass
+class RetrievalConfig:
+    """How `retrieve` picks passages (and how `mapreduce` batches its chunks)."""
+
+    scorer: str = field(default="hybrid", metadata={"help": "retrieve: bm25, dense (all-MiniLM-L6-v2) or hybrid (BM25, its top --rerank re-scored densely, fused by reciprocal rank)."})
+    passage_tokens: int = field(default=128, metadata={"help": "retrieve: passages are the document's lines, grouped to about this many tokens."})
+    coverage: float = field(default=0.25, metadata={"help": "retrieve: share of the budget for evenly spaced passages, so broad queries see the whole document."})
+    rerank: int = field(default=64, metadata={"help": "retrieve, hybrid: BM25's top N passages are embedded and re-ranked (0: embed every passage)."})
+    mugi: bool = field(default=False, metadata={"help": "retrieve: MuGI query expansion: the model writes pseudo-answers that join the query."})
+    mugi_answers: int = field(default=3, metadata={"help": "retrieve --mugi: pseudo-answers written (sampled in one batch)."})
+    mugi_tokens: int = field(default=64, metadata={"help": "retrieve --mugi: most tokens per pseudo-answer."})
+    binary_above: int = field(default=2000, metadata={"help": "retrieve: with more passages than this, 1-bit codes pre-select by Hamming distance."})
+    binary_candidates: int = field(default=256, metadata={"help": "retrieve: passages kept by the Hamming search for float re-ranking."})
+    map_batch: int = field(default=4, metadata={"help": "mapreduce: chunks answered in one batched generate call."})
+
+    def __post_init__(self) -> None:
+        if self.scorer not in SCORERS:
+            raise InputError(f"scorer is '{self.scorer}': use one of {', '.join(SCORERS)}")
+        if self.passage_tokens < 8:
+            raise InputError(f"passage_tokens is {self.passage_tokens}: pass at least 8, such as 128")
+        if not 0 <= self.coverage <= 1:
+            raise InputError(f"coverage is {self.coverage}: pass a share of the budget in [0, 1]")
+        for name in ("rerank", "binary_above"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} is {getattr(self, name)}: pass 0 or a positive number")
+        for name in ("mugi_answers", "mugi_tokens", "binary_candidates", "map_batch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+
+
 @dataclass
 class SummarizeConfig:
     """What `qfocus summarize` does: which model, which strategy, how much fits."""
@@ -66,6 +99,7 @@ class SummarizeConfig:
         default=50_000_000, metadata={"help": "Refuse documents larger than this many bytes."}
     )
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
         if self.context_window is not None and self.context_window < 16:

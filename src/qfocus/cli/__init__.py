@@ -21,6 +21,7 @@ examples:
   qfocus summarize --help        # every option, with defaults
   qfocus train --data covidet --method ideal-lora --max-steps 30 --limit 64 --out runs/covidet-ideal
   qfocus eval --data covidet --split val --adapter runs/covidet-ideal --limit 20 --out runs/covidet-ideal-eval
+  qfocus compare --data qmsum --strategies truncate,retrieve,mapreduce --limit 60 --context-window 2048 --out runs/cmp
   qfocus report runs/covidet-zero-shot runs/covidet-ideal-eval --plot covidet.png
   qfocus bench adapters --out adapters.json
 
@@ -36,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, evaluate, report, summarize, train
+    from qfocus.cli import bench, compare, evaluate, report, summarize, train
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_parser(subparsers)
     train.add_parser(subparsers)
     evaluate.add_parser(subparsers)
+    compare.add_parser(subparsers)
     report.add_parser(subparsers)
     bench.add_parser(subparsers)
     return parser

@@ -7,7 +7,9 @@ import argparse
 DESCRIPTION = """\
 Compare evaluation runs: prints a markdown table (ROUGE-1, ROUGE-2, ROUGE-Lsum, their geometric
 mean, mean prompt tokens and seconds per example; the best score in each column in bold) and saves
-a grouped bar chart. Each RUN_DIR is a folder written by `qfocus eval --out`.
+a grouped bar chart. Each RUN_DIR is a folder written by `qfocus eval --out`. When every run scored
+the same examples, each run after the first also gets its difference from the first in geometric
+mean and ROUGE-Lsum, with a paired bootstrap 95% interval (1,000 resamples over examples, seeded).
 """
 
 EXAMPLES = """\
@@ -30,10 +32,14 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from qfocus.evaluation.report import bar_chart, load_runs, markdown_table
+    from qfocus.evaluation.report import bar_chart, intervals, load_runs, markdown_table, same_examples
 
     rows = load_runs(args.runs)
-    print(markdown_table(rows))
+    paired = same_examples(rows)
+    print(markdown_table(rows, intervals(rows) if paired else None))
+    if paired:
+        print(f"\nn = {rows[0].examples} (the same examples in every run); intervals: paired bootstrap 95%, "
+              f"difference from {rows[0].name}")
     path = bar_chart(rows, args.plot, args.title)
     print(f"chart -> {path}", file=sys.stderr)
     return 0

@@ -8,10 +8,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from qfocus.errors import InputError
+from qfocus.evaluation.bootstrap import RESAMPLES, SEED, paired_bootstrap
 from qfocus.hyper.config import saved_config
 
 METRICS = ("rouge1", "rouge2", "rougeLsum", "geometric_mean")
@@ -28,10 +29,22 @@ class RunRow:
     prompt_tokens: float
     seconds_per_example: float
     training: str = "-"  # "64 steps x 4, 7.1 s/step" from the adapter's summary.json, when there is one
+    peak_rss_mb: float | None = None
+    ids: tuple[str, ...] = ()  # the examples, in order (from predictions.jsonl)
+    per_example: tuple[dict, ...] = ()  # their scores
 
 
-def load_runs(folders: list[str | Path]) -> list[RunRow]:
-    return [_load_run(Path(folder)) for folder in folders]
+def load_runs(folders: list[str | Path], names: list[str] | None = None) -> list[RunRow]:
+    rows = [_load_run(Path(folder)) for folder in folders]
+    return [replace(row, name=name) for row, name in zip(rows, names)] if names else rows
+
+
+def _predictions(folder: Path) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+    path = folder / "predictions.jsonl"
+    if not path.is_file():
+        return (), ()
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return tuple(r["id"] for r in lines), tuple(r["scores"] for r in lines)
 
 
 def _load_run(folder: Path) -> RunRow:
@@ -56,26 +69,67 @@ def _load_run(folder: Path) -> RunRow:
             training = f"{t['steps']} steps x {t['effective_batch']}, {step}"
     elif method == "truncate":
         method = "zero-shot"
+    ids, per_example = _predictions(folder)
     try:
         return RunRow(name=folder.name, data=f"{config.get('data', '?')}/{config.get('split', '?')}", method=method,
                       examples=metrics["examples"], scores={m: metrics[m] for m in METRICS},
                       prompt_tokens=metrics["mean_prompt_tokens"], seconds_per_example=metrics["seconds_per_example"],
-                      training=training)
+                      training=training, peak_rss_mb=metrics.get("peak_rss_mb"), ids=ids, per_example=per_example)
     except KeyError as missing:
         raise InputError(f"{path}: missing field {missing}") from None
 
 
-def markdown_table(rows: list[RunRow]) -> str:
-    header = ["run", "data", "method", "examples", *(LABELS[m] for m in METRICS), "prompt tokens", "s/example", "training"]
+def same_examples(rows: list[RunRow]) -> bool:
+    """Whether every run scored the same examples in the same order (so paired intervals apply)."""
+    return len(rows) > 1 and bool(rows[0].ids) and all(r.ids == rows[0].ids for r in rows)
+
+
+def intervals(rows: list[RunRow], baseline: int = 0, resamples: int = RESAMPLES) -> list[dict | None]:
+    """Each run's paired bootstrap intervals against `rows[baseline]` (None for the baseline itself)."""
+    base = rows[baseline]
+    return [None if i == baseline else paired_bootstrap(list(base.per_example), list(r.per_example), resamples)
+            for i, r in enumerate(rows)]
+
+
+def markdown_table(rows: list[RunRow], deltas: list[dict | None] | None = None) -> str:
+    """One row per run; with `deltas` (from `intervals`), the difference from the baseline in geo. mean
+    and R-Lsum with its 95% interval."""
+    header = ["run", "data", "method", "examples", *(LABELS[m] for m in METRICS)]
+    if deltas:
+        header += ["Δ geo. mean [95% CI]", "Δ R-Lsum [95% CI]"]
+    header += ["prompt tokens", "s/example", "peak RSS MB", "training"]
     best = {m: max(r.scores[m] for r in rows) for m in METRICS}
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 4) + ["---"]) + "|"]
-    for r in rows:
+    for i, r in enumerate(rows):
         scores = [f"**{r.scores[m]:.2f}**" if r.scores[m] == best[m] and len(rows) > 1 else f"{r.scores[m]:.2f}"
                   for m in METRICS]
-        cells = [r.name, r.data, r.method, str(r.examples), *scores, f"{r.prompt_tokens:.0f}", f"{r.seconds_per_example:.2f}",
-                 r.training]
+        cells = [r.name, r.data, r.method, str(r.examples), *scores]
+        if deltas:
+            cells += ["baseline", "baseline"] if deltas[i] is None else [str(deltas[i]["geometric_mean"]),
+                                                                       str(deltas[i]["rougeLsum"])]
+        peak = "-" if r.peak_rss_mb is None else f"{r.peak_rss_mb:.0f}"
+        cells += [f"{r.prompt_tokens:.0f}", f"{r.seconds_per_example:.2f}", peak, r.training]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def write_comparison(rows: list[RunRow], baseline: int, out: Path, resamples: int = RESAMPLES,
+                     title: str | None = None) -> dict:
+    """comparison.md (table), comparison.json (scores and intervals) and comparison.png in `out`."""
+    deltas = intervals(rows, baseline, resamples)
+    table = markdown_table(rows, deltas)
+    note = (f"\n\nn = {rows[0].examples} examples, the same for every run; intervals: paired bootstrap, "
+            f"{resamples} resamples over examples (seed {SEED}), difference from {rows[baseline].name}.\n")
+    (out / "comparison.md").write_text(table + note)
+    result = {"baseline": rows[baseline].name, "examples": rows[0].examples, "resamples": resamples, "seed": SEED,
+              "runs": [{"name": r.name, "method": r.method, **r.scores, "prompt_tokens": r.prompt_tokens,
+                        "seconds_per_example": r.seconds_per_example, "peak_rss_mb": r.peak_rss_mb,
+                        "difference": None if d is None else {k: asdict(v) for k, v in d.items()}}
+                       for r, d in zip(rows, deltas)]}
+    (out / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
+    bar_chart(rows, out / "comparison.png", title)
+    result["table"] = table
+    return result
 
 
 def bar_chart(rows: list[RunRow], path: str | Path, title: str | None = None) -> Path:

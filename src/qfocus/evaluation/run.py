@@ -3,7 +3,7 @@
 Writes into `out/`:
   predictions.jsonl  one line per example: id, query, prediction, references, prompt_tokens, seconds, scores
   metrics.json       ROUGE-1/2/Lsum F1 ×100 (max over references), their geometric mean, mean prompt
-                     tokens, seconds per example, the example count and the full config
+                     tokens, seconds per example, peak RSS, the example count and the full config
 """
 
 from __future__ import annotations
@@ -16,45 +16,69 @@ from pathlib import Path
 from qfocus.config import SummarizeConfig
 from qfocus.errors import InputError
 
+PICKS = ("spread", "first")
+
 
 @dataclass
 class EvalConfig:
     """What to evaluate and where to write it."""
 
     data: str = field(default="qmsum", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet."})
-    split: str = field(default="val", metadata={"help": "Split: train or val."})
+    split: str = field(default="val", metadata={"help": "Split: train, val or test (test: final numbers only, never for tuning)."})
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the dataset's native files; default ../shared/data/<name>."}
     )
-    limit: int | None = field(default=None, metadata={"help": "Evaluate only the first N examples; default: the whole split."})
+    data_file: str | None = field(
+        default=None, metadata={"help": "Any file in the dataset's format, instead of the split's file in --data-dir."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Evaluate N examples spread over the split (see --pick); default: all."})
+    pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split) or first (the first N)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for predictions.jsonl and metrics.json."})
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
             raise InputError(f"limit is {self.limit}: pass a positive number of examples, or leave it unset")
+        if self.pick not in PICKS:
+            raise InputError(f"pick is '{self.pick}': use one of {', '.join(PICKS)}")
+
+
+def load_examples(config: EvalConfig) -> list:
+    """The examples `config` names: the split (or --data-file), then --limit of them by --pick."""
+    from qfocus.data import load_dataset, spread
+
+    examples = load_dataset(config.data, config.split, config.data_dir, config.data_file)
+    return spread(examples, config.limit) if config.pick == "spread" else examples[: config.limit]
 
 
 def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None = None, on_convert=None) -> dict:
     """Run the evaluation described by `config`; returns the metrics written to metrics.json."""
-    from qfocus.data import load_dataset
-    from qfocus.evaluation.rouge import aggregate, rouge
     from qfocus.models import load_model
     from qfocus.strategies import get_strategy
 
-    examples = load_dataset(config.data, config.split, config.data_dir)[: config.limit]
+    examples = load_examples(config)
     strategy = get_strategy(config.summarize.strategy, config.summarize)
     lm = load_model(config.summarize.model, adapter=config.summarize.adapter, on_convert=on_convert)
+    return run_examples(lm, strategy, examples, config, on_example)
+
+
+def run_examples(lm, strategy, examples: list, config: EvalConfig,
+                 on_example: Callable[[int, int], None] | None = None) -> dict:
+    """Answer and score `examples` with a loaded model; writes predictions.jsonl and metrics.json to
+    `config.out` and returns the metrics."""
+    from qfocus.evaluation.peak import PeakRSS
+    from qfocus.evaluation.rouge import aggregate, rouge
+
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions:
+    with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
         for index, example in enumerate(examples):
             summary = strategy.summarize(lm, example.document, example.query)
             scores = rouge(summary.summary, example.references)
             row = {"id": example.id, "query": example.query, "prediction": summary.summary,
                    "references": list(example.references), "prompt_tokens": summary.prompt_tokens,
-                   "seconds": summary.seconds, "scores": scores}
+                   "model_calls": summary.model_calls, "seconds": summary.seconds, "scores": scores}
             predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
             predictions.flush()
             rows.append(row)
@@ -63,7 +87,9 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
     metrics = {
         **{k: round(v, 3) for k, v in aggregate([r["scores"] for r in rows]).items()},
         "mean_prompt_tokens": round(sum(r["prompt_tokens"] for r in rows) / len(rows), 1),
+        "mean_model_calls": round(sum(r["model_calls"] for r in rows) / len(rows), 2),
         "seconds_per_example": round(sum(r["seconds"] for r in rows) / len(rows), 3),
+        "peak_rss_mb": peak.mb,
         "examples": len(rows),
         "config": asdict(config),
     }

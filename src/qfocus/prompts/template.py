@@ -79,6 +79,13 @@ class PromptBuilder:
         total = len(document_ids) if document_tokens is None else document_tokens
         return Prompt(ids, mask, document_tokens=total, kept_document_tokens=len(document_ids))
 
+    def instruction(self, message: str, query: str) -> Prompt:
+        """A prompt of one user turn, `message` with the query in place of its one `{query}` (no document)."""
+        before, after = self._render(message.replace("{query}", _QUERY, 1)).split(_QUERY, 1)
+        prefix, query_ids, suffix = self._bos + self.encode(before), self.encode(query), self.encode(after)
+        mask = [False] * len(prefix) + [True] * len(query_ids) + [False] * len(suffix)
+        return Prompt(prefix + query_ids + suffix, mask, document_tokens=0, kept_document_tokens=0)
+
     def _render(self, message: str) -> str:
         if self.tokenizer.chat_template:
             messages = [{"role": "user", "content": message}]

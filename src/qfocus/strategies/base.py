@@ -34,9 +34,14 @@ class Summary:
     truncated_tokens: int  # document tokens the model never saw
     answer_tokens: int
     seconds: float  # reading + answering, model loading excluded
+    model_calls: int = 1  # generate calls (mapreduce/refine: one per chunk and combination; MuGI: +1)
+    passages: list[dict] | None = None  # retrieve: the passages read, {start, end, score, reason}
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["passages"] is None:
+            del data["passages"]
+        return data
 
 
 class Strategy(ABC):
@@ -87,9 +92,7 @@ class SinglePromptStrategy(Strategy):
         return builder.build(query, kept, document_tokens=len(document_ids))
 
     def check_adapter(self, hyper: dict | None) -> None:
-        if hyper is not None and hyper.get("memory"):
-            raise InputError(f"the adapter was trained with --memory and reads in segments: use --strategy ideal "
-                             f"(or infini) with it, not {self.name}")
+        refuse_memory_adapter(self.name, hyper)
 
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
         start = time.perf_counter()
@@ -106,6 +109,13 @@ class SinglePromptStrategy(Strategy):
             answer_tokens=answer.new_tokens,
             seconds=round(time.perf_counter() - start, 3),
         )
+
+
+def refuse_memory_adapter(strategy: str, hyper: dict | None) -> None:
+    """Strategies that read one plain prompt cannot use an adapter trained to read through memory."""
+    if hyper is not None and hyper.get("memory"):
+        raise InputError(f"the adapter was trained with --memory and reads in segments: use --strategy ideal "
+                         f"(or infini) with it, not {strategy}")
 
 
 STRATEGIES: dict[str, type[Strategy]] = {}

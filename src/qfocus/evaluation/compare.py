@@ -1,0 +1,126 @@
+"""`qfocus compare`: several strategies on the same examples, one model load, one table with intervals.
+
+    config = CompareConfig(strategies="truncate,retrieve,retrieve:scorer=bm25", eval=EvalConfig(limit=60, out="runs/cmp"))
+    table = compare(config)
+
+A strategy spec is a registered name, optionally with settings after colons
+(`retrieve:scorer=bm25:mugi=true`): any field of SummarizeConfig, RetrievalConfig or GenerationConfig.
+Each spec's run is written as `qfocus eval` writes it (OUT/<spec>/predictions.jsonl, metrics.json);
+OUT/comparison.md, comparison.json and comparison.png hold the table: ROUGE, seconds per example,
+peak RSS, and each strategy's paired bootstrap 95% interval of its difference from the baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+from qfocus.config import SummarizeConfig
+from qfocus.errors import InputError
+from qfocus.evaluation.run import EvalConfig
+
+
+@dataclass
+class CompareConfig:
+    """Which strategies to compare, against which baseline."""
+
+    strategies: str = field(default="truncate,retrieve", metadata={"help": "Comma-separated strategy specs: name or name:key=value:... (e.g. retrieve:scorer=bm25)."})
+    baseline: str | None = field(default=None, metadata={"help": "The spec every other is compared with; default: the first."})
+    resamples: int = field(default=1000, metadata={"help": "Bootstrap resamples over examples (seeded)."})
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        specs = self.specs()
+        if not specs:
+            raise InputError("strategies is empty: pass names such as truncate,retrieve")
+        if len(set(specs)) != len(specs):
+            raise InputError(f"strategies names one spec twice ({self.strategies}): list each once")
+        if self.baseline is not None and self.baseline not in specs:
+            raise InputError(f"baseline '{self.baseline}' is not among --strategies {self.strategies}: name one of them")
+        if self.resamples < 100:
+            raise InputError(f"resamples is {self.resamples}: pass at least 100, such as 1000")
+        for spec in specs:
+            strategy_config(self.eval.summarize, spec)  # unknown names and settings fail before any work
+
+    def specs(self) -> list[str]:
+        return [s.strip() for s in self.strategies.split(",") if s.strip()]
+
+
+def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
+    """`base` with the spec's strategy and settings (`name:key=value:...`)."""
+    from qfocus.strategies import STRATEGIES
+
+    name, *settings = spec.split(":")
+    if name not in STRATEGIES:
+        raise InputError(f"unknown strategy '{name}' in --strategies: use one of {', '.join(sorted(STRATEGIES))}")
+    config = replace(base, strategy=name)
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise InputError(f"'{setting}' in strategy spec '{spec}' is not key=value (e.g. retrieve:scorer=bm25)")
+        config = _set(config, key.replace("-", "_"), value, spec)
+    return config
+
+
+def _set(config, key: str, value: str, spec: str):
+    """A copy of the (nested) dataclass `config` with field `key` set from text."""
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        if f.name == key and not is_dataclass(hints[key]):
+            return replace(config, **{key: _parse(value, hints[key], spec)})
+    for f in fields(config):
+        if is_dataclass(hints[f.name]):
+            try:
+                return replace(config, **{f.name: _set(getattr(config, f.name), key, value, spec)})
+            except KeyError:
+                continue
+    if type(config) is SummarizeConfig:
+        raise InputError(f"unknown setting '{key}' in strategy spec '{spec}': use option names such as scorer or coverage")
+    raise KeyError(key)
+
+
+def _parse(value: str, hint, spec: str):
+    kind = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    if kind is bool:
+        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise InputError(f"'{value}' in strategy spec '{spec}' is not true or false")
+        return value.lower() in ("true", "1", "yes")
+    if value.lower() == "none" and type(None) in typing.get_args(hint):
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        raise InputError(f"'{value}' in strategy spec '{spec}' is not a {kind.__name__}") from None
+
+
+def folder_name(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", spec)
+
+
+def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] | None = None, on_convert=None) -> dict:
+    """Run every spec on the same examples with one loaded model; returns the comparison written to disk."""
+    from qfocus.evaluation.run import load_examples, run_examples
+    from qfocus.models import load_model
+    from qfocus.strategies import get_strategy
+
+    specs = config.specs()
+    configs = {s: strategy_config(config.eval.summarize, s) for s in specs}
+    strategies = {s: get_strategy(c.strategy, c) for s, c in configs.items()}
+    examples = load_examples(config.eval)
+    summarize = config.eval.summarize
+    lm = load_model(summarize.model, adapter=summarize.adapter, on_convert=on_convert)
+    out = Path(config.eval.out)
+    for spec in specs:
+        run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
+        progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
+        run_examples(lm, strategies[spec], examples, run, progress)
+    from qfocus.evaluation.report import load_runs, write_comparison
+
+    rows = load_runs([out / folder_name(s) for s in specs], names=specs)
+    baseline = specs.index(config.baseline) if config.baseline else 0
+    return write_comparison(rows, baseline, out, config.resamples,
+                            title=f"{config.eval.data}/{config.eval.split}, n = {len(examples)}")
