@@ -3,7 +3,7 @@
 # truncate against retrieve, mapreduce and refine at a 2,048-token window on QMSum validation queries
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
-#   bash benchmarks/quality_retrieval_cpu.sh     # ~3 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
+#   bash benchmarks/quality_retrieval_cpu.sh     # ~2.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
 # Set STEPS="1 3" to run some steps only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,19 +31,20 @@ PY
 for step in $STEPS; do
   case $step in
   1)  # zero-shot: 120 queries
-    $Q compare $W --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k
+    [ -f runs/cmp-qmsum-val-2k/comparison.json ] || $Q compare $W --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k
     keep runs/cmp-qmsum-val-2k ;;
   2)  # the gold-span HyperExpert of quality_cpu.sh (128 triples, 32 steps of 4), then the same 120 queries
     [ -f runs/qmsum-ideal-lora/adapter_config.json ] || $Q train --data qmsum-gold --method ideal-lora --limit 128 \
       --batch-size 4 --max-steps 32 --max-input-tokens 1024 --save-every 8 --out runs/qmsum-ideal-lora
-    $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
+    [ -f runs/cmp-qmsum-val-2k-he/comparison.json ] || \
+      $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
     keep runs/cmp-qmsum-val-2k-he ;;
-  3)  # retrieval variants: scorer, coverage share, MuGI; 36 queries
-    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0,retrieve:mugi=true \
-      --limit 36 --out runs/cmp-qmsum-val-2k-variants
+  3)  # retrieval variants: scorer and coverage share; 24 queries
+    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0 \
+      --limit 24 --out runs/cmp-qmsum-val-2k-variants
     keep runs/cmp-qmsum-val-2k-variants ;;
-  4)  # the chains (many model calls per query) and the lead floor; 12 queries
-    $Q compare $W --strategies truncate,retrieve,mapreduce,refine,lead --limit 12 --out runs/cmp-qmsum-val-2k-chains
+  4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries
+    $Q compare $W --strategies truncate,retrieve,retrieve:mugi=true,mapreduce,refine,lead --limit 8 --out runs/cmp-qmsum-val-2k-chains
     keep runs/cmp-qmsum-val-2k-chains ;;
   esac
 done

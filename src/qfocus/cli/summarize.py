@@ -17,6 +17,10 @@ strategies:
   truncate   keep the document's start and end so prompt + answer fit the window (default)
   full       the whole document in one prompt; refuses one that does not fit
   lead       the document's first 30 words, no model (the extractive baseline for tables)
+  retrieve   the passages the query needs (BM25 / dense / hybrid, --scorer; MuGI expansion, --mugi)
+             plus evenly spaced ones (--coverage), in document order; --json lists them with offsets
+  mapreduce  answer on every window-sized chunk (batched), then combine the answers, recursively
+  refine     a running answer revised with each chunk in turn
   ideal      IDEAL: HyperExpert + query-focused memory; reads the WHOLE document in segments of
              --segment tokens in constant memory (needs --adapter trained with `qfocus train --memory`)
   infini     the memory alone: an --adapter's trained gates (`--method none --memory`), else untrained
@@ -29,6 +33,8 @@ examples:
   qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
   qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
   qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a trained HyperExpert
+  qfocus summarize meeting.md -q "What was decided about the budget?" --strategy retrieve --json
+  qfocus summarize meeting.md -q "..." --strategy retrieve --scorer bm25 --coverage 0.5 --mugi
   qfocus summarize year.md -q "..." --strategy ideal --adapter runs/qmsum-ideal-lora-memory  # any length
   qfocus summarize notes.md -q "..." --config summarize.yaml   # same keys as the flags
 """

@@ -28,7 +28,7 @@ class Interval:
         return f"{self.difference:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
 
 
-def _corpus(scores: np.ndarray) -> np.ndarray:
+def corpus_metrics(scores: np.ndarray) -> np.ndarray:
     """(..., n, 3) per-example R-1/R-2/R-Lsum → (..., 4) means and their geometric mean."""
     means = scores.mean(axis=-2)  # (..., 3)
     geometric = np.prod(means, axis=-1) ** (1 / means.shape[-1])  # (...,)
@@ -44,8 +44,8 @@ def paired_bootstrap(baseline: list[dict], system: list[dict], resamples: int = 
     a = np.array([[row[m] for m in METRICS] for row in baseline], dtype=np.float64)  # (n, 3)
     b = np.array([[row[m] for m in METRICS] for row in system], dtype=np.float64)
     draws = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))  # (R, n)
-    differences = _corpus(b[draws]) - _corpus(a[draws])  # (R, 4)
-    point = _corpus(b) - _corpus(a)  # (4,)
+    differences = corpus_metrics(b[draws]) - corpus_metrics(a[draws])  # (R, 4)
+    point = corpus_metrics(b) - corpus_metrics(a)  # (4,)
     low, high = np.percentile(differences, [2.5, 97.5], axis=0)
     names = (*METRICS, "geometric_mean")
     return {name: Interval(round(float(point[i]), 3), round(float(low[i]), 3), round(float(high[i]), 3))

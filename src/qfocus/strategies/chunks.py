@@ -6,13 +6,17 @@ passages with P = the chunk budget), and every model call is counted with the to
 
 from __future__ import annotations
 
+import time
+from abc import abstractmethod
 from dataclasses import dataclass, field
 
 from qfocus.config import GenerationConfig
+from qfocus.documents import check_query, check_text
 from qfocus.generation import Callbacks, Generated, generate, generate_batch
 from qfocus.models import LoadedModel
-from qfocus.prompts import Prompt
+from qfocus.prompts import Prompt, PromptBuilder, document_budget
 from qfocus.retrieval import split_passages, tokenize
+from qfocus.strategies.base import Strategy, Summary, refuse_memory_adapter
 
 
 def chunk_ids(lm: LoadedModel, document: str, size: int) -> list[list[int]]:
@@ -51,3 +55,30 @@ class Calls:
         self.calls += len(prompts)
         self.prompts += [len(p) for p in prompts]
         self.tokens_read += sum(len(p) for p in prompts)
+
+
+class ChunkedStrategy(Strategy):
+    """A strategy that reads the whole document in window-sized chunks over several model calls;
+    `read` decides the calls, this class checks the input and reports calls and tokens read."""
+
+    def check_adapter(self, hyper: dict | None) -> None:
+        refuse_memory_adapter(self.name, hyper)
+
+    @abstractmethod
+    def read(self, calls: Calls, builder: PromptBuilder, document: str, query: str, budget: int,
+             callbacks: Callbacks) -> tuple[Generated, int]:
+        """(the final answer, document tokens read) with at most `budget` document tokens per prompt."""
+
+    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        start = time.perf_counter()
+        self.adapter_of(lm)
+        check_text(document)
+        query = check_query(query)
+        builder = PromptBuilder(lm.tokenizer)
+        window = self.config.context_window or lm.context_window
+        budget = document_budget(window, builder.overhead(query), self.config.generation.max_new_tokens)
+        calls = Calls(lm, self.config.generation)
+        answer, document_tokens = self.read(calls, builder, document, query, budget, callbacks or Callbacks())
+        return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=calls.tokens_read,
+                       document_tokens=document_tokens, truncated_tokens=0, answer_tokens=answer.new_tokens,
+                       seconds=round(time.perf_counter() - start, 3), model_calls=calls.calls)

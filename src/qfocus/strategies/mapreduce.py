@@ -8,52 +8,36 @@ groups first (recursively; every group holds at least two answers, so each level
 
 from __future__ import annotations
 
-import time
-
-from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
-from qfocus.generation import Callbacks
-from qfocus.models import LoadedModel
-from qfocus.prompts import PromptBuilder, document_budget
-from qfocus.strategies.base import Strategy, Summary, refuse_memory_adapter, register
-from qfocus.strategies.chunks import Calls, chunk_ids
+from qfocus.generation import Callbacks, Generated
+from qfocus.prompts import PromptBuilder
+from qfocus.strategies.base import register
+from qfocus.strategies.chunks import Calls, ChunkedStrategy, chunk_ids
 
 LABEL = "Answer from part {n}:\n"
 JOIN = "\n\n"
 
 
 @register
-class MapReduce(Strategy):
+class MapReduce(ChunkedStrategy):
     name = "mapreduce"
     description = "answer on every chunk (batched), then combine the partial answers, recursively"
 
-    def check_adapter(self, hyper: dict | None) -> None:
-        refuse_memory_adapter(self.name, hyper)
-
-    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
-        start = time.perf_counter()
-        self.adapter_of(lm)
-        check_text(document)
-        query = check_query(query)
-        callbacks = callbacks or Callbacks()
-        builder = PromptBuilder(lm.tokenizer)
-        window = self.config.context_window or lm.context_window
+    def read(self, calls: Calls, builder: PromptBuilder, document: str, query: str, budget: int,
+             callbacks: Callbacks) -> tuple[Generated, int]:
         max_new = self.config.generation.max_new_tokens
-        budget = document_budget(window, builder.overhead(query), max_new)
         if budget < 2 * (max_new + len(builder.encode(LABEL.format(n=999) + JOIN))):
-            raise InputError(f"mapreduce needs room for two partial answers in the {window}-token window: "
-                             f"lower --max-new-tokens or raise --context-window")
-        calls = Calls(lm, self.config.generation)
-        chunks = chunk_ids(lm, document, budget)
-        progress = (lambda done, total: callbacks.on_progress("answering chunks", done, total)) if callbacks.on_progress else None
+            raise InputError(f"mapreduce needs room for two partial answers beside the query in the window "
+                             f"({budget} document tokens): lower --max-new-tokens or raise --context-window")
+        chunks = chunk_ids(calls.lm, document, budget)
         if len(chunks) == 1:
-            answer = calls.one(builder.build(query, chunks[0]), callbacks)
-        else:
-            partials = calls.batch([builder.build(query, c) for c in chunks], self.config.retrieval.map_batch, progress)
-            answer = self._reduce(builder, calls, query, [p.text for p in partials], budget, callbacks)
-        return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=calls.tokens_read,
-                       document_tokens=sum(map(len, chunks)), truncated_tokens=0, answer_tokens=answer.new_tokens,
-                       seconds=round(time.perf_counter() - start, 3), model_calls=calls.calls)
+            return calls.one(builder.build(query, chunks[0]), callbacks), len(chunks[0])
+        progress = None
+        if callbacks.on_progress is not None:
+            progress = lambda done, total: callbacks.on_progress("answering chunks", done, total)  # noqa: E731
+        partials = calls.batch([builder.build(query, c) for c in chunks], self.config.retrieval.map_batch, progress)
+        answer = self._reduce(builder, calls, query, [p.text for p in partials], budget, callbacks)
+        return answer, sum(map(len, chunks))
 
     def _reduce(self, builder: PromptBuilder, calls: Calls, query: str, partials: list[str], budget: int,
                 callbacks: Callbacks):
