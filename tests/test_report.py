@@ -31,10 +31,11 @@ def test_report_table_and_chart(capsys, tmp_path):
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[0].startswith("| run | data | method | examples | R-1 | R-2 | R-Lsum | geo. mean |")
-    assert lines[2] == "| zero | covidet/val | zero-shot | 20 | 20.00 | 3.00 | 15.00 | 8.96 | 512 | 3.25 | - |"
+    assert lines[0].endswith("| prompt tokens | s/example | peak RSS MB | training |")  # no predictions: no intervals
+    assert lines[2] == "| zero | covidet/val | zero-shot | 20 | 20.00 | 3.00 | 15.00 | 8.96 | 512 | 3.25 | - | - |"
     assert lines[3] == ("| ideal | covidet/val | ideal-lora + memory (S 512) | 20 | **25.50** | 2.50 | **19.25** | 10.70 "
-                        "| 512 | 3.25 | 64 steps x 4, 6.9 s/step (median) |")
-    assert lines[4] == "| lead | covidet/val | lead | 20 | 22.00 | **4.00** | 16.00 | **11.20** | 512 | 3.25 | - |"
+                        "| 512 | 3.25 | - | 64 steps x 4, 6.9 s/step (median) |")
+    assert lines[4] == "| lead | covidet/val | lead | 20 | 22.00 | **4.00** | 16.00 | **11.20** | 512 | 3.25 | - | - |"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
 
 
