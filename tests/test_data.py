@@ -83,8 +83,10 @@ def test_malformed_lines_name_file_line_and_field(tmp_path):
 def test_unknown_dataset_split_and_folder(tmp_path):
     with pytest.raises(InputError, match="unknown dataset 'xsum'"):
         load_dataset("xsum", "val")
-    with pytest.raises(InputError, match="unknown split 'test'"):
-        load_dataset("qmsum", "test")
+    with pytest.raises(InputError, match="unknown split 'dev' of qmsum: use one of train, val, test"):
+        load_dataset("qmsum", "dev")
+    with pytest.raises(InputError, match="no test file"):  # a known split whose file the user has not got
+        load_dataset("qmsum", "test", tmp_path)
     with pytest.raises(InputError, match="no such file"):
         load_dataset("qmsum", "val", tmp_path)
 

@@ -30,7 +30,7 @@ examples:
 def add_parser(subparsers) -> None:
     from qfocus.evaluation.compare import CompareConfig
 
-    parser = subparsers.add_parser("compare", help="strategies on the same examples: table with 95% intervals",
+    parser = subparsers.add_parser("compare", help="strategies on the same examples: table with 95%% intervals",
                                    description=DESCRIPTION, epilog=EXAMPLES,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", metavar="YAML", help="read options from a YAML file (flags win)")
