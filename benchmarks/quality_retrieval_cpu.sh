@@ -39,12 +39,13 @@ for step in $STEPS; do
     [ -f runs/cmp-qmsum-val-2k-he/comparison.json ] || \
       $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
     keep runs/cmp-qmsum-val-2k-he ;;
-  3)  # retrieval variants: scorer and coverage share; 24 queries
-    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0 \
+  3)  # retrieval variants: scorer and coverage share; 24 queries (a subset of step 1's 120: 272/24 = 5 x 272/120,
+      # so the default retrieve's answers on them are step 1's, greedy and deterministic)
+    $Q compare $W --strategies truncate,retrieve:scorer=bm25,retrieve:coverage=0 \
       --limit 24 --out runs/cmp-qmsum-val-2k-variants
     keep runs/cmp-qmsum-val-2k-variants ;;
   4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries
-    $Q compare $W --strategies truncate,retrieve,retrieve:mugi=true,mapreduce,refine,lead --limit 8 --out runs/cmp-qmsum-val-2k-chains
+    $Q compare $W --strategies truncate,retrieve:mugi=true,mapreduce,refine,lead --limit 8 --out runs/cmp-qmsum-val-2k-chains
     keep runs/cmp-qmsum-val-2k-chains ;;
   esac
 done
