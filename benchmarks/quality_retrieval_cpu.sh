@@ -33,11 +33,11 @@ for step in $STEPS; do
   1)  # zero-shot: 120 queries
     [ -f runs/cmp-qmsum-val-2k/comparison.json ] || $Q compare $W --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k
     keep runs/cmp-qmsum-val-2k ;;
-  2)  # the gold-span HyperExpert of quality_cpu.sh (128 triples, 32 steps of 4), then the same 120 queries
+  2)  # the gold-span HyperExpert of quality_cpu.sh (128 triples, 32 steps of 4), then 60 of the same queries (every other)
     [ -f runs/qmsum-ideal-lora/adapter_config.json ] || $Q train --data qmsum-gold --method ideal-lora --limit 128 \
       --batch-size 4 --max-steps 32 --max-input-tokens 1024 --save-every 8 --out runs/qmsum-ideal-lora
     [ -f runs/cmp-qmsum-val-2k-he/comparison.json ] || \
-      $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
+      $Q compare $W --strategies truncate,retrieve --limit 60 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
     keep runs/cmp-qmsum-val-2k-he ;;
   3)  # retrieval variants: scorer and coverage share; 24 queries (a subset of step 1's 120: 272/24 = 5 x 272/120,
       # so the default retrieve's answers on them are step 1's, greedy and deterministic)
