@@ -3,13 +3,13 @@
 # truncate against retrieve, mapreduce and refine at a 2,048-token window on QMSum validation queries
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
-#   bash benchmarks/quality_retrieval_cpu.sh     # ~2.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
+#   bash benchmarks/quality_retrieval_cpu.sh     # ~3.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
 # Set STEPS="1 3" to run some steps only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
 R=benchmarks/results/retrieval_cpu
-W="--data qmsum --split val --context-window 2048"
+W="--data qmsum --split val --context-window 2048 --dtype float32"
 STEPS=${STEPS:-1 2 3 4}
 
 keep() {  # the small results of one comparison: tables, metrics, per-example scores (no dataset text)
@@ -33,15 +33,14 @@ for step in $STEPS; do
   1)  # zero-shot: 120 queries
     [ -f runs/cmp-qmsum-val-2k/comparison.json ] || $Q compare $W --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k
     keep runs/cmp-qmsum-val-2k ;;
-  2)  # the gold-span HyperExpert of quality_cpu.sh (128 triples, 32 steps of 4), then 60 of the same queries (every other)
+  2)  # the gold-span HyperExpert of quality_cpu.sh (128 triples, 32 steps of 4), then the same 120 queries
     [ -f runs/qmsum-ideal-lora/adapter_config.json ] || $Q train --data qmsum-gold --method ideal-lora --limit 128 \
       --batch-size 4 --max-steps 32 --max-input-tokens 1024 --save-every 8 --out runs/qmsum-ideal-lora
     [ -f runs/cmp-qmsum-val-2k-he/comparison.json ] || \
-      $Q compare $W --strategies truncate,retrieve --limit 60 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
+      $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
     keep runs/cmp-qmsum-val-2k-he ;;
-  3)  # retrieval variants: scorer and coverage share; 24 queries (a subset of step 1's 120: 272/24 = 5 x 272/120,
-      # so the default retrieve's answers on them are step 1's, greedy and deterministic)
-    $Q compare $W --strategies truncate,retrieve:scorer=bm25,retrieve:coverage=0 \
+  3)  # retrieval variants: scorer and coverage share (0, the default 0.25, 0.5), paired in one run; 24 queries
+    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0,retrieve:coverage=0.5 \
       --limit 24 --out runs/cmp-qmsum-val-2k-variants
     keep runs/cmp-qmsum-val-2k-variants ;;
   4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries

@@ -33,5 +33,5 @@ def summarize(document: str, query: str, model="smollm2", strategy: str | None =
     from qfocus.strategies import get_strategy
 
     config = config or SummarizeConfig()
-    lm = model if isinstance(model, LoadedModel) else load_model(model, adapter=config.adapter)
+    lm = model if isinstance(model, LoadedModel) else load_model(model, dtype=config.dtype, adapter=config.adapter)
     return get_strategy(strategy or config.strategy, config).summarize(lm, document, query, callbacks)

@@ -40,6 +40,7 @@ class GenerationConfig:
 
 
 SCORERS = ("bm25", "dense", "hybrid")
+DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -81,6 +82,10 @@ class SummarizeConfig:
         metadata={"help": "Embedded model name (smollm2, gemma3-270m) or a local Hugging Face checkpoint directory."},
     )
     strategy: str = field(default="truncate", metadata={"help": "How a long document is fitted to the model."})
+    dtype: str = field(
+        default="auto",
+        metadata={"help": "Weights and activations: auto (bf16 on a GPU, and on a CPU that multiplies bf16 natively; else float32), float32, bfloat16 or float16."},
+    )
     adapter: str | None = field(
         default=None, metadata={"help": "Folder of a trained adapter (HyperExpert or static) to attach; default: none (zero-shot)."}
     )
@@ -102,6 +107,8 @@ class SummarizeConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
 
     def __post_init__(self) -> None:
+        if self.dtype not in DTYPE_NAMES:
+            raise InputError(f"dtype is '{self.dtype}': use one of {', '.join(DTYPE_NAMES)}")
         if self.context_window is not None and self.context_window < 16:
             raise InputError(f"context_window is {self.context_window}: pass at least 16 tokens, or leave it unset")
         if not 0 <= self.head_fraction <= 1:

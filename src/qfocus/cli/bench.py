@@ -10,6 +10,7 @@ EXAMPLES = """\
 examples:
   qfocus bench adapters --out adapters.json                      # CPU, batch 4 x 1,024 tokens
   qfocus bench adapters --device cuda --batch 8 --out gpu.json   # on a GPU, bf16
+  qfocus bench speed --out speed.json                            # float32 vs bf16 and batched eval
 """
 
 
@@ -50,6 +51,22 @@ def add_parser(subparsers) -> None:
     long.add_argument("--full-max", type=int, default=16384, help="longest document for full attention (default: 16384)")
     long.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     long.set_defaults(run=run_long_context)
+    speed = benches.add_parser(
+        "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",
+        description="Matmul GFLOPS, prefill tokens/s (2K, 8K), greedy decode tokens/s at 2K context, evaluation "
+                    "examples/s one at a time vs batched (and whether the answers are the same), and `qfocus "
+                    "summarize` on a ~10K-token meeting in a fresh process: float32 and bfloat16 side by side in "
+                    "one run, with ratios. Needs the embedded SmolLM2 and the QMSum validation split.",
+        epilog="examples:\n  qfocus bench speed --out benchmarks/results/speed_cpu.json\n"
+               "  qfocus bench speed --examples 8 --lengths 2048 --out quick.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    speed.add_argument("--out", type=Path, required=True, help="where to write the JSON report (the PNG goes beside it)")
+    speed.add_argument("--lengths", type=int, nargs="+", default=[2048, 8192], help="prefill lengths in tokens (default: 2048 8192)")
+    speed.add_argument("--decode-tokens", type=int, default=64, help="greedy tokens timed after the prompt (default: 64)")
+    speed.add_argument("--examples", type=int, default=16, help="QMSum validation examples per evaluation (default: 16)")
+    speed.add_argument("--batch", type=int, default=8, help="batch size of the batched evaluation (default: 8)")
+    speed.set_defaults(run=run_speed)
 
 
 def run_adapters(args: argparse.Namespace) -> int:
@@ -73,5 +90,17 @@ def run_long_context(args: argparse.Namespace) -> int:
     report = run(args.out, model=args.model, lengths=lengths, segment=args.segment, window=args.window,
                  full_max=args.full_max, device=args.device, plot=args.out.with_suffix(".png"),
                  on_row=lambda row: print(json.dumps(row), flush=True))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
+    return 0
+
+
+def run_speed(args: argparse.Namespace) -> int:
+    from qfocus.bench.speed import run
+    from qfocus.errors import InputError
+
+    if min(*args.lengths, args.decode_tokens, args.examples, args.batch) < 1:
+        raise InputError("--lengths, --decode-tokens, --examples and --batch must be positive")
+    report = run(args.out, lengths=tuple(args.lengths), decode_tokens=args.decode_tokens, examples=args.examples,
+                 batch=args.batch, on_row=lambda row: print(json.dumps(row), flush=True))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
     return 0

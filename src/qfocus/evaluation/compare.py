@@ -112,7 +112,7 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     strategies = {s: get_strategy(c.strategy, c) for s, c in configs.items()}
     examples = load_examples(config.eval)
     summarize = config.eval.summarize
-    lm = load_model(summarize.model, adapter=summarize.adapter, on_convert=on_convert)
+    lm = load_model(summarize.model, dtype=summarize.dtype, adapter=summarize.adapter, on_convert=on_convert)
     out = Path(config.eval.out)
     for spec in specs:
         run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])

@@ -34,6 +34,7 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "Evaluate N examples spread over the split (see --pick); default: all."})
     pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split) or first (the first N)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for predictions.jsonl and metrics.json."})
+    batch_size: int = field(default=8, metadata={"help": "Examples answered in one batched generate call (truncate, full, retrieve; left padding, greedy answers equal one at a time); 1 decodes one at a time."})
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
 
     def __post_init__(self) -> None:
@@ -41,6 +42,8 @@ class EvalConfig:
             raise InputError(f"limit is {self.limit}: pass a positive number of examples, or leave it unset")
         if self.pick not in PICKS:
             raise InputError(f"pick is '{self.pick}': use one of {', '.join(PICKS)}")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size is {self.batch_size}: pass a positive number such as 8 (1: one at a time)")
 
 
 def load_examples(config: EvalConfig) -> list:
@@ -58,7 +61,8 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
 
     examples = load_examples(config)
     strategy = get_strategy(config.summarize.strategy, config.summarize)
-    lm = load_model(config.summarize.model, adapter=config.summarize.adapter, on_convert=on_convert)
+    lm = load_model(config.summarize.model, dtype=config.summarize.dtype, adapter=config.summarize.adapter,
+                    on_convert=on_convert)
     return run_examples(lm, strategy, examples, config, on_example)
 
 
@@ -73,17 +77,19 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
-        for index, example in enumerate(examples):
-            summary = strategy.summarize(lm, example.document, example.query)
-            scores = rouge(summary.summary, example.references)
-            row = {"id": example.id, "query": example.query, "prediction": summary.summary,
-                   "references": list(example.references), "prompt_tokens": summary.prompt_tokens,
-                   "model_calls": summary.model_calls, "seconds": summary.seconds, "scores": scores}
-            predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for begin in range(0, len(examples), config.batch_size):
+            batch = examples[begin : begin + config.batch_size]
+            summaries = strategy.summarize_batch(lm, [(e.document, e.query) for e in batch])
+            for example, summary in zip(batch, summaries):
+                scores = rouge(summary.summary, example.references)
+                row = {"id": example.id, "query": example.query, "prediction": summary.summary,
+                       "references": list(example.references), "prompt_tokens": summary.prompt_tokens,
+                       "model_calls": summary.model_calls, "seconds": summary.seconds, "scores": scores}
+                predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows.append(row)
             predictions.flush()
-            rows.append(row)
             if on_example is not None:
-                on_example(index + 1, len(examples))
+                on_example(len(rows), len(examples))
     metrics = {
         **{k: round(v, 3) for k, v in aggregate([r["scores"] for r in rows]).items()},
         "mean_prompt_tokens": round(sum(r["prompt_tokens"] for r in rows) / len(rows), 1),

@@ -20,7 +20,26 @@ from qfocus.errors import ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
 
-__all__ = ["EMBEDDED", "LoadedModel", "cache_dir", "load_model", "resolve_checkpoint"]
+__all__ = ["DTYPES", "EMBEDDED", "LoadedModel", "cache_dir", "load_model", "native_bf16", "resolve_checkpoint",
+           "resolve_dtype"]
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (oneDNN: AVX-512 BF16 / AMX), so bf16 pays off."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """`auto` (or None): bf16 on a GPU; on a CPU bf16 where it is native, else fp32. Or a name of DTYPES."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        return torch.bfloat16 if device.type == "cuda" or (device.type == "cpu" and native_bf16()) else torch.float32
+    if dtype not in DTYPES:
+        raise ModelNotAvailable(f"unknown dtype '{dtype}': use auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
 
 
 @dataclass
@@ -66,12 +85,12 @@ def resolve_checkpoint(name_or_path: str, on_convert=None) -> Path:
 def load_model(
     name_or_path: str = "smollm2",
     *,
-    dtype: torch.dtype | None = None,
+    dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
     adapter: str | Path | None = None,
     on_convert=None,
 ) -> LoadedModel:
-    """Load a model for inference (eval mode). fp32 on CPU and bf16 on GPU unless `dtype` is given.
+    """Load a model for inference (eval mode) in `dtype` (a torch dtype, a name, or auto: see `resolve_dtype`).
 
     `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load.
     """
@@ -81,7 +100,7 @@ def load_model(
         check_adapter_folder(adapter)  # fail before the slow part
     checkpoint = resolve_checkpoint(name_or_path, on_convert=on_convert)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = dtype or (torch.bfloat16 if device.type == "cuda" else torch.float32)
+    dtype = resolve_dtype(dtype, device)
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype, local_files_only=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
 from qfocus.config import SummarizeConfig
 from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
-from qfocus.generation import Callbacks, generate
+from qfocus.generation import Callbacks, Generated, generate, generate_batch
 from qfocus.hyper.config import saved_config
 from qfocus.models import LoadedModel
 from qfocus.prompts import Prompt, PromptBuilder, document_budget
@@ -61,6 +62,12 @@ class Strategy(ABC):
         """Raise `InputError` if this strategy cannot use an adapter with this (saved) HyperConfig;
         None means no adapter. Any adapter goes by default."""
 
+    def budget(self, lm: LoadedModel, query: str) -> tuple[PromptBuilder, int]:
+        """The prompt builder and the document tokens one prompt holds beside `query` and the answer."""
+        builder = PromptBuilder(lm.tokenizer)
+        window = self.config.context_window or lm.context_window
+        return builder, document_budget(window, builder.overhead(query), self.config.generation.max_new_tokens)
+
     def adapter_of(self, lm: LoadedModel) -> dict | None:
         """The attached adapter's HyperConfig as a dict (checked), or None."""
         hyper = lm.expert.config.to_dict() if lm.expert is not None else None
@@ -71,9 +78,59 @@ class Strategy(ABC):
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
         """Answer `query` about `document`."""
 
+    def summarize_batch(self, lm: LoadedModel, items: Sequence[tuple[str, str]]) -> list[Summary]:
+        """Answer several (document, query) pairs; strategies that can share model calls override this."""
+        return [self.summarize(lm, document, query) for document, query in items]
 
-class SinglePromptStrategy(Strategy):
-    """A strategy that fits (part of) the document into one prompt and decodes once."""
+
+@dataclass
+class Plan:
+    """What a one-prompt strategy decodes from, and what it spent making it."""
+
+    prompt: Prompt
+    calls: int = 0  # model calls spent choosing the prompt (MuGI's pseudo-answers)
+    passages: list[dict] | None = None  # retrieve: the passages in the prompt
+
+
+class OnePromptStrategy(Strategy):
+    """A strategy that builds one prompt per query and decodes once, so that several queries can be
+    answered in one batched `generate` call (left padding; greedy answers equal one at a time)."""
+
+    @abstractmethod
+    def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
+        """The prompt to decode from (no answer is generated)."""
+
+    def check_adapter(self, hyper: dict | None) -> None:
+        refuse_memory_adapter(self.name, hyper)
+
+    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        start = time.perf_counter()
+        self.adapter_of(lm)
+        plan = self.plan(lm, document, query)
+        answer = generate(lm, plan.prompt.input_ids, self.config.generation, callbacks, plan.prompt.query_mask)
+        return self._summary(lm, plan, answer, time.perf_counter() - start)
+
+    def summarize_batch(self, lm: LoadedModel, items: Sequence[tuple[str, str]]) -> list[Summary]:
+        """One `generate_batch` call for all items; each Summary's seconds is its share of the batch."""
+        start = time.perf_counter()
+        self.adapter_of(lm)
+        plans = [self.plan(lm, document, query) for document, query in items]
+        answers = generate_batch(lm, [p.prompt.input_ids for p in plans], self.config.generation,
+                                 [p.prompt.query_mask for p in plans])
+        share = (time.perf_counter() - start) / len(plans)
+        return [self._summary(lm, plan, answer, share) for plan, answer in zip(plans, answers)]
+
+    def _summary(self, lm: LoadedModel, plan: Plan, answer: Generated, seconds: float) -> Summary:
+        return Summary(
+            summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=len(plan.prompt),
+            document_tokens=plan.prompt.document_tokens, truncated_tokens=plan.prompt.truncated_tokens,
+            answer_tokens=answer.new_tokens, seconds=round(seconds, 3), model_calls=plan.calls + 1,
+            passages=plan.passages,
+        )
+
+
+class SinglePromptStrategy(OnePromptStrategy):
+    """A strategy that fits (part of) the document into one prompt by cutting its token ids."""
 
     @abstractmethod
     def fit(self, document_ids: list[int], budget: int, builder: PromptBuilder, window: int) -> list[int]:
@@ -83,32 +140,13 @@ class SinglePromptStrategy(Strategy):
         """The prompt this strategy would decode from (no model call)."""
         check_text(document)
         query = check_query(query)
-        builder = PromptBuilder(lm.tokenizer)
-        window = self.config.context_window or lm.context_window
-        max_new = self.config.generation.max_new_tokens
-        budget = document_budget(window, builder.overhead(query), max_new)
+        builder, budget = self.budget(lm, query)
         document_ids = builder.encode(document)
-        kept = self.fit(document_ids, budget, builder, window)
+        kept = self.fit(document_ids, budget, builder, self.config.context_window or lm.context_window)
         return builder.build(query, kept, document_tokens=len(document_ids))
 
-    def check_adapter(self, hyper: dict | None) -> None:
-        refuse_memory_adapter(self.name, hyper)
-
-    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
-        start = time.perf_counter()
-        self.adapter_of(lm)
-        prompt = self.prepare(lm, document, query)
-        answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
-        return Summary(
-            summary=answer.text,
-            strategy=self.name,
-            model=lm.name,
-            prompt_tokens=len(prompt),
-            document_tokens=prompt.document_tokens,
-            truncated_tokens=prompt.truncated_tokens,
-            answer_tokens=answer.new_tokens,
-            seconds=round(time.perf_counter() - start, 3),
-        )
+    def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
+        return Plan(self.prepare(lm, document, query))
 
 
 def refuse_memory_adapter(strategy: str, hyper: dict | None) -> None:

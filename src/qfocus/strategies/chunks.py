@@ -14,7 +14,7 @@ from qfocus.config import GenerationConfig
 from qfocus.documents import check_query, check_text
 from qfocus.generation import Callbacks, Generated, generate, generate_batch
 from qfocus.models import LoadedModel
-from qfocus.prompts import Prompt, PromptBuilder, document_budget
+from qfocus.prompts import Prompt, PromptBuilder
 from qfocus.retrieval import split_passages, tokenize
 from qfocus.strategies.base import Strategy, Summary, refuse_memory_adapter
 
@@ -74,9 +74,7 @@ class ChunkedStrategy(Strategy):
         self.adapter_of(lm)
         check_text(document)
         query = check_query(query)
-        builder = PromptBuilder(lm.tokenizer)
-        window = self.config.context_window or lm.context_window
-        budget = document_budget(window, builder.overhead(query), self.config.generation.max_new_tokens)
+        builder, budget = self.budget(lm, query)
         calls = Calls(lm, self.config.generation)
         answer, document_tokens = self.read(calls, builder, document, query, budget, callbacks or Callbacks())
         return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=calls.tokens_read,

@@ -8,35 +8,27 @@ budget: `coverage` of it with evenly spaced passages, the rest by relevance, in 
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from qfocus.documents import check_query, check_text
-from qfocus.generation import Callbacks, generate
 from qfocus.models import LoadedModel
-from qfocus.prompts import ELISION, Prompt, PromptBuilder, document_budget
+from qfocus.prompts import ELISION, Prompt
 from qfocus.retrieval import Chosen, assemble, document_index, score, select
 from qfocus.retrieval.expansion import expand
-from qfocus.strategies.base import Strategy, Summary, refuse_memory_adapter, register
+from qfocus.strategies.base import OnePromptStrategy, Plan, register
 
 
 @register
-class Retrieve(Strategy):
+class Retrieve(OnePromptStrategy):
     name = "retrieve"
     description = "the passages most relevant to the query plus evenly spaced ones, in document order"
-
-    def check_adapter(self, hyper: dict | None) -> None:
-        refuse_memory_adapter(self.name, hyper)
 
     def choose(self, lm: LoadedModel, document: str, query: str) -> tuple[Prompt, list[Chosen], int]:
         """The prompt, the passages in it, and the model calls spent choosing them (MuGI)."""
         check_text(document)
         query = check_query(query)
         config = self.config.retrieval
-        builder = PromptBuilder(lm.tokenizer)
-        window = self.config.context_window or lm.context_window
-        budget = document_budget(window, builder.overhead(query), self.config.generation.max_new_tokens)
+        builder, budget = self.budget(lm, query)
         index = document_index(lm.tokenizer, document, config.passage_tokens)
         n_tokens = len(index.doc.ids)
         expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
@@ -47,18 +39,11 @@ class Retrieve(Strategy):
         prompt = Prompt(prompt.input_ids, prompt.query_mask, n_tokens, _read(chosen))
         return prompt, chosen, int(expanded is not None and config.mugi)
 
-    def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
-        start = time.perf_counter()
-        self.adapter_of(lm)
+    def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
         prompt, chosen, calls = self.choose(lm, document, query)
-        answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
-        return Summary(
-            summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=len(prompt),
-            document_tokens=prompt.document_tokens, truncated_tokens=prompt.truncated_tokens,
-            answer_tokens=answer.new_tokens, seconds=round(time.perf_counter() - start, 3), model_calls=calls + 1,
-            passages=[{"start": c.passage.start, "end": c.passage.end, "score": round(c.score, 4), "reason": c.reason}
-                      for c in chosen],
-        )
+        passages = [{"start": c.passage.start, "end": c.passage.end, "score": round(c.score, 4), "reason": c.reason}
+                    for c in chosen]
+        return Plan(prompt, calls, passages)
 
 
 def _read(chosen: list[Chosen]) -> int:
