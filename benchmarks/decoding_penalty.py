@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "decoding_penalty.json")
     args = parser.parse_args()
 
-    lm = qfocus.load_model("smollm2")
+    lm = qfocus.load_model("smollm2", dtype="float32")
     examples = [e for e in read_qmsum(args.data_dir / "val.jsonl") if e.id.endswith("-specific-0")][: args.queries]
     splitter = pysbd.Segmenter(language="en", clean=False)
     lines = lambda text: "\n".join(s.strip() for s in splitter.segment(text))  # noqa: E731 (rougeLsum sentences)

@@ -48,12 +48,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     torch.manual_seed(0)
-    lm = load_model("smollm2")
+    lm = load_model("smollm2", dtype="float32")
     report = {"queries": QUERIES, "init": describe(lm, attach(lm.model, HyperConfig(method="ideal-lora", dropout=0.0)))}
     init = report["init"]
     report["init"]["static_over_generated_mean_abs"] = init["static_A_layer0_q"]["mean_abs_entry"] / init["q"]["mean_abs_entry"]
     if args.adapter:
-        trained = load_model("smollm2", adapter=args.adapter)
+        trained = load_model("smollm2", dtype="float32", adapter=args.adapter)
         report["trained"] = {"adapter": args.adapter, **describe(trained, trained.expert)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -12,19 +12,19 @@ R=benchmarks/results/quality_cpu
 for method in lora ideal-lora; do
   $Q train --data covidet --method $method --limit 256 --batch-size 4 --max-steps 64 --max-input-tokens 768 \
     --save-every 16 --out runs/covidet-$method
-  $Q eval --data covidet --split val --limit 50 --pick first --adapter runs/covidet-$method --context-window 896 --out runs/covidet-$method-eval
+  $Q eval --dtype float32 --data covidet --split val --limit 50 --pick first --adapter runs/covidet-$method --context-window 896 --out runs/covidet-$method-eval
 done
-$Q eval --data covidet --split val --limit 50 --pick first --strategy lead --out runs/covidet-lead-eval
-$Q eval --data covidet --split val --limit 50 --pick first --context-window 896 --out runs/covidet-zero-shot-eval
+$Q eval --dtype float32 --data covidet --split val --limit 50 --pick first --strategy lead --out runs/covidet-lead-eval
+$Q eval --dtype float32 --data covidet --split val --limit 50 --pick first --context-window 896 --out runs/covidet-zero-shot-eval
 
 # QMSum, gold spans (specific queries see their relevant turns): 128 triples, 32 steps of 4; first 24 val queries
 for method in lora ideal-lora; do
   $Q train --data qmsum-gold --method $method --limit 128 --batch-size 4 --max-steps 32 --max-input-tokens 1024 \
     --save-every 8 --out runs/qmsum-$method
-  $Q eval --data qmsum-gold --split val --limit 24 --pick first --adapter runs/qmsum-$method --context-window 1152 --out runs/qmsum-$method-eval
+  $Q eval --dtype float32 --data qmsum-gold --split val --limit 24 --pick first --adapter runs/qmsum-$method --context-window 1152 --out runs/qmsum-$method-eval
 done
-$Q eval --data qmsum-gold --split val --limit 24 --pick first --strategy lead --out runs/qmsum-lead-eval
-$Q eval --data qmsum-gold --split val --limit 24 --pick first --context-window 1152 --out runs/qmsum-zero-shot-eval
+$Q eval --dtype float32 --data qmsum-gold --split val --limit 24 --pick first --strategy lead --out runs/qmsum-lead-eval
+$Q eval --dtype float32 --data qmsum-gold --split val --limit 24 --pick first --context-window 1152 --out runs/qmsum-zero-shot-eval
 
 # keep the small results (metrics, training summaries and step logs; predictions hold dataset text and stay in runs/)
 for data in covidet qmsum; do

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
 R=benchmarks/results/quality_memory_cpu
 TRAIN="--data qmsum-gold --limit 128 --batch-size 4 --max-steps 32 --max-input-tokens 1024 --save-every 8"
-EVAL="--data qmsum --split val --limit 24 --pick first"
+EVAL="--dtype float32 --data qmsum --split val --limit 24 --pick first"
 
 [ -d runs/qmsum-ideal-lora ] || $Q train $TRAIN --method ideal-lora --out runs/qmsum-ideal-lora
 # memory gates at the reference start (g = 0.5) and at a start close to local attention (g = 0.047, gate lr 0.1)

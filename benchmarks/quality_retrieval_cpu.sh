@@ -39,8 +39,8 @@ for step in $STEPS; do
     [ -f runs/cmp-qmsum-val-2k-he/comparison.json ] || \
       $Q compare $W --strategies truncate,retrieve --limit 120 --adapter runs/qmsum-ideal-lora --out runs/cmp-qmsum-val-2k-he
     keep runs/cmp-qmsum-val-2k-he ;;
-  3)  # retrieval variants: scorer and coverage share (0, the default 0.25, 0.5), paired in one run; 24 queries
-    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0,retrieve:coverage=0.5 \
+  3)  # retrieval variants: scorer and coverage share (0, the default 0.25, 0.5, 1 = evenly spaced only), paired in one run; 24 queries
+    $Q compare $W --strategies truncate,retrieve,retrieve:scorer=bm25,retrieve:coverage=0,retrieve:coverage=0.5,retrieve:coverage=1 \
       --limit 24 --out runs/cmp-qmsum-val-2k-variants
     keep runs/cmp-qmsum-val-2k-variants ;;
   4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries

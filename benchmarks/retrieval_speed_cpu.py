@@ -75,7 +75,7 @@ def main() -> None:
     from qfocus.strategies import get_strategy
 
     text, query = document(args.tokens)
-    lm = qfocus.load_model("smollm2")
+    lm = qfocus.load_model("smollm2", dtype="float32")
     _, load_s = timed(dense.load_embedder)
     rows = []
     for window in args.windows:

@@ -104,6 +104,7 @@ def test_compare_runs_every_strategy_on_the_same_examples(capsys, tmp_path, tiny
     ("truncate,retrieve:bogus=1", "unknown setting 'bogus'"),
     ("truncate,retrieve:scorer", "is not key=value"),
     ("truncate,truncate", "names one spec twice"),
+    ("truncate,retrieve:dtype=bfloat16", "shared by every strategy"),
 ])
 def test_compare_bad_strategies_are_one_line(capsys, tmp_path, strategies, needle):
     code, _, err = run_cli(capsys, "compare", "--strategies", strategies, "--out", str(tmp_path))

@@ -13,7 +13,7 @@ import qfocus.models
 from conftest import long_text
 from qfocus.config import GenerationConfig, SummarizeConfig
 from qfocus.data.example import Example
-from qfocus.errors import InputError, ModelNotAvailable
+from qfocus.errors import InputError
 from qfocus.evaluation.run import EvalConfig, run_examples
 from qfocus.hyper import HyperConfig, attach
 from qfocus.models import load_model, resolve_dtype
@@ -38,20 +38,25 @@ def _predictions(lm, strategy, examples, out, batch):
     return metrics, rows
 
 
-@pytest.mark.parametrize("name", ["truncate", "retrieve"])
+def _one_at_a_time(lm, strategy, examples):
+    """The plain path: `Strategy.summarize` (chunked prefill + `generate`) for each example."""
+    return [strategy.summarize(lm, e.document, e.query) for e in examples]
+
+
+@pytest.mark.parametrize("name", ["truncate", "retrieve", "full"])
 def test_batched_evaluation_equals_one_at_a_time(tmp_path, tiny_lm, name):
-    config = SummarizeConfig(strategy=name, generation=GenerationConfig(max_new_tokens=12))
-    strategy = get_strategy(name, config)
-    single_metrics, single = _predictions(tiny_lm, strategy, _examples(), tmp_path, 1)
-    batched_metrics, batched = _predictions(tiny_lm, strategy, _examples(), tmp_path, 3)  # batches of 3 and 2
-    keys = ("id", "prediction", "prompt_tokens", "model_calls", "scores")
-    assert [{k: r[k] for k in keys} for r in batched] == [{k: r[k] for k in keys} for r in single]
-    assert len({r["prompt_tokens"] for r in single}) > 2  # left padding is exercised
-    assert batched_metrics["geometric_mean"] == single_metrics["geometric_mean"]
-    assert batched_metrics["config"]["batch_size"] == 3
+    generation = GenerationConfig(max_new_tokens=12, prefill_chunk=48)  # several prefill chunks per batch
+    strategy = get_strategy(name, SummarizeConfig(strategy=name, generation=generation))
+    examples = _examples() if name != "full" else [e for e in _examples() if len(e.document.split()) < 40]
+    plain = _one_at_a_time(tiny_lm, strategy, examples)
+    metrics, batched = _predictions(tiny_lm, strategy, examples, tmp_path, 3)  # batches of 3 and 2
+    assert [r["prediction"] for r in batched] == [s.summary for s in plain]
+    assert [(r["prompt_tokens"], r["model_calls"]) for r in batched] == [(s.prompt_tokens, s.model_calls) for s in plain]
+    assert len({s.prompt_tokens for s in plain}) >= 2  # rows of different lengths: left padding is exercised
+    assert metrics["batch_size"] == 3 and metrics["dtype"] == "float32"
     if name == "retrieve":
-        direct = strategy.summarize(tiny_lm, _examples()[0].document, QUERIES[0])
-        assert strategy.summarize_batch(tiny_lm, [(_examples()[0].document, QUERIES[0])])[0].passages == direct.passages
+        together = strategy.summarize_batch(tiny_lm, [(e.document, e.query) for e in examples])
+        assert [t.passages for t in together] == [s.passages for s in plain]
 
 
 def test_batched_evaluation_with_a_hyperexpert_equals_one_at_a_time(tmp_path, tiny_checkpoint):
@@ -61,10 +66,22 @@ def test_batched_evaluation_with_a_hyperexpert_equals_one_at_a_time(tmp_path, ti
     with torch.no_grad():  # move the adapter off its exact-identity initialisation
         for parameter in lm.expert.named_adapter_parameters().values():
             parameter.add_(torch.randn_like(parameter) * 0.5)
-    strategy = get_strategy("truncate", SummarizeConfig(generation=GenerationConfig(max_new_tokens=10)))
-    _, single = _predictions(lm, strategy, _examples(), tmp_path, 1)
+    generation = GenerationConfig(max_new_tokens=10, prefill_chunk=32)  # queries end past the first chunk
+    strategy = get_strategy("truncate", SummarizeConfig(generation=generation))
+    plain = _one_at_a_time(lm, strategy, _examples())
     _, batched = _predictions(lm, strategy, _examples(), tmp_path, 5)
-    assert [r["prediction"] for r in batched] == [r["prediction"] for r in single]
+    assert [r["prediction"] for r in batched] == [s.summary for s in plain]
+    zero_shot = load_model(str(tiny_checkpoint))
+    assert [s.summary for s in _one_at_a_time(zero_shot, strategy, _examples())] != [s.summary for s in plain]
+
+
+def test_sampling_and_chains_are_not_batched(tmp_path, tiny_lm):
+    sampled = get_strategy("truncate", SummarizeConfig(generation=GenerationConfig(max_new_tokens=4, temperature=0.7)))
+    metrics, _ = _predictions(tiny_lm, sampled, _examples()[:3], tmp_path, 3)
+    assert metrics["batch_size"] == 1  # a batch would change the random draws of each answer
+    refine = get_strategy("refine", SummarizeConfig(context_window=200, generation=GenerationConfig(max_new_tokens=4)))
+    metrics, _ = _predictions(tiny_lm, refine, _examples()[:2], tmp_path / "r", 3)
+    assert metrics["batch_size"] == 1
 
 
 def test_auto_dtype_follows_the_hardware(monkeypatch):
@@ -75,7 +92,7 @@ def test_auto_dtype_follows_the_hardware(monkeypatch):
     assert resolve_dtype("auto", cpu) == torch.float32
     assert resolve_dtype("auto", cuda) == torch.bfloat16
     assert resolve_dtype("float32", cuda) == torch.float32 and resolve_dtype(torch.float16, cpu) == torch.float16
-    with pytest.raises(ModelNotAvailable, match="unknown dtype 'fp8'"):
+    with pytest.raises(InputError, match="dtype is 'fp8'"):
         resolve_dtype("fp8", cpu)
     with pytest.raises(InputError, match="dtype is 'half'"):
         SummarizeConfig(dtype="half")

@@ -58,13 +58,20 @@ class _CallbackStreamer(TextStreamer):
 
 
 @torch.inference_mode()
-def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None, first: int | None = None) -> DynamicCache:
-    """Run `ids` (1, T) through the model in chunks (the first one `first` tokens long); return the cache."""
+def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None, first: int | None = None,
+            attention: torch.Tensor | None = None) -> DynamicCache:
+    """Run `ids` (B, T) through the model in chunks (the first one `first` tokens long); return the cache.
+
+    `attention` (B, T) marks real tokens when rows are left-padded: each row's positions then count
+    from its own first token, as `generate` counts them when it continues from this cache.
+    """
     cache = DynamicCache(config=lm.model.config)
     total = ids.shape[1]
+    positions = None if attention is None else (attention.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
     bounds = [0, *range(max(first or chunk, 1), total, chunk), total]
     for start, end in zip(bounds, bounds[1:]):
-        lm.model(input_ids=ids[:, start:end], past_key_values=cache, use_cache=True, logits_to_keep=1)
+        padded = {} if attention is None else {"attention_mask": attention[:, :end], "position_ids": positions[:, start:end]}
+        lm.model(input_ids=ids[:, start:end], past_key_values=cache, use_cache=True, logits_to_keep=1, **padded)
         if on_progress is not None:
             on_progress("reading prompt", end, total)
     return cache
@@ -113,6 +120,7 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
             [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=ids.shape[1])]
         ),
         pad_token_id=lm.tokenizer.pad_token_id,
+        eos_token_id=sorted(_stop_ids(lm)),
         streamer=streamer,
     )
     new = out[0, ids.shape[1] :]
@@ -122,30 +130,39 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
 @torch.inference_mode()
 def generate_batch(lm: LoadedModel, prompts: list[list[int]], config: GenerationConfig,
                    query_masks: list[list[bool]] | None = None) -> list[Generated]:
-    """Decode answers to several prompts in one `generate` call (left padding), e.g. mapreduce's chunks
-    or MuGI's samples. Greedy answers equal those of `generate` one prompt at a time (tested)."""
+    """Decode answers to several prompts in one `generate` call (left padding), e.g. a batch of evaluation
+    queries, mapreduce's chunks or MuGI's samples. The batch is read in `prefill_chunk` pieces like one
+    prompt is, so memory grows with the batch's KV cache, not with a (B, T, T) mask. Greedy answers
+    equal those of `generate` one prompt at a time (tested)."""
+    if not prompts:
+        return []
     width = max(len(p) for p in prompts)
     pad = lm.tokenizer.pad_token_id
     ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts], device=lm.device)  # (B, T)
     attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=lm.device)
-    context = nullcontext()
+    context, first = nullcontext(), None
     if lm.expert is not None:
         if query_masks is None:
             raise ValueError("a model with an adapter needs each prompt's query_mask")
         masks = torch.tensor([[False] * (width - len(m)) + list(m) for m in query_masks], device=lm.device)
-        context = lm.expert.query(masks)
+        # as in `generate`: the first prefill call holds every row's whole query
+        first = min(max(config.prefill_chunk, int(masks.nonzero()[:, 1].max()) + 1), width - 1)
+        context = lm.expert.query(masks[:, :first])
     sampling = config.temperature > 0
     if sampling:
         torch.manual_seed(config.seed)
+    stop = _stop_ids(lm)
     with context:
+        cache = prefill(lm, ids[:, :-1], config.prefill_chunk, first=first, attention=attention[:, :-1])
         out = lm.model.generate(
-            ids, attention_mask=attention, max_new_tokens=config.max_new_tokens, do_sample=sampling,
-            temperature=config.temperature if sampling else None, top_p=config.top_p if sampling else None, top_k=None,
+            ids, attention_mask=attention, past_key_values=cache, max_new_tokens=config.max_new_tokens,
+            do_sample=sampling, temperature=config.temperature if sampling else None,
+            top_p=config.top_p if sampling else None, top_k=None,
             logits_processor=LogitsProcessorList(
                 [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=width)]),
-            pad_token_id=pad,
+            pad_token_id=pad, eos_token_id=sorted(stop),
         )
-    stop, answers = _stop_ids(lm), []
+    answers = []
     for row in out[:, width:].tolist():  # each row ends at its first stop token
         new = next((row[: i + 1] for i, token in enumerate(row) if token in stop), row)
         answers.append(Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), len(new)))

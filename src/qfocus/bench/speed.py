@@ -8,6 +8,8 @@
               and in batches (`run_examples`); the batched answers are compared with the one-at-a-time ones
   summarize   `qfocus summarize` on a ~10K-token meeting in a fresh process (model load included):
               wall time and peak RSS per dtype
+  train       one IDEAL-LoRA training step (forward + backward, batch 4 x 1,024 tokens): fp32 against
+              bf16 autocast (what `qfocus train --precision bf16` does on a CPU through accelerate)
 Every ratio is against float32 (or batch 1) measured in the same run.
 
     qfocus bench speed --out benchmarks/results/speed_cpu.json
@@ -65,7 +67,7 @@ def model_speed(dtype: str, lengths: tuple[int, ...], decode_tokens: int) -> dic
     from qfocus.models import load_model
 
     lm = load_model("smollm2", dtype=dtype)
-    ids = meeting_ids(lm.tokenizer, max(lengths))
+    ids = meeting_ids(lm.tokenizer, max(*lengths, 2048))
     row: dict = {"dtype": dtype}
     with torch.inference_mode():
         prefill(lm, torch.tensor([ids[:256]]), 1024)  # warm-up
@@ -101,6 +103,7 @@ def eval_speed(dtype: str, examples: int, batch: int, out: Path) -> list[dict]:
     chosen = load_examples(base)
     lm = load_model("smollm2", dtype=dtype)
     strategy = get_strategy("truncate", base.summarize)
+    strategy.summarize(lm, chosen[0].document, chosen[0].query)  # warm-up, untimed
     rows, answers = [], {}
     for size in (1, batch):
         config = replace(base, batch_size=size, out=str(out / f"eval-{dtype}-b{size}"))
@@ -122,13 +125,14 @@ def summarize_process(dtype: str, document: str, query: str) -> dict:
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         start = time.perf_counter()
         process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
         wall = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
         stdout.seek(0), stderr.seek(0)
         out, err = stdout.read(), stderr.read()
     os.unlink(file.name)
-    if os.waitstatus_to_exitcode(status):
-        raise RuntimeError(f"qfocus summarize --dtype {dtype} failed: {err.strip().splitlines()[-1]}")
+    if process.returncode:
+        raise RuntimeError(f"qfocus summarize --dtype {dtype} failed ({process.returncode}): {err.strip()[-500:]}")
     result = json.loads(out)
     return {"dtype": dtype, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "document_tokens": result["document_tokens"], "prompt_tokens": result["prompt_tokens"],
@@ -144,6 +148,36 @@ def ten_k_meeting() -> tuple[str, str]:
     return best.document, best.query
 
 
+def train_step(precision: str, batch: int = 4, length: int = 1024, steps: int = 2) -> dict:
+    """Median seconds of an IDEAL-LoRA forward+backward step, fp32 weights, with or without bf16 autocast."""
+    import statistics
+    from contextlib import nullcontext
+
+    from qfocus.hyper import HyperConfig, attach
+    from qfocus.models import load_model
+
+    lm = load_model("smollm2", dtype="float32")
+    net = lm.model.train()
+    expert = attach(net, HyperConfig(method="ideal-lora", dropout=0.0))
+    ids = torch.tensor([meeting_ids(lm.tokenizer, batch * length)]).view(batch, length)
+    query = torch.zeros(batch, length, dtype=torch.bool)
+    query[:, 5:40] = True
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+    def step() -> float:
+        start = time.perf_counter()
+        with autocast, expert.query(query):
+            loss = net(input_ids=ids, labels=ids).loss
+        loss.backward()
+        net.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
+
+    step()  # warm-up
+    times = [step() for _ in range(steps)]
+    return {"precision": precision, "batch": batch, "length": length, "step_s": round(statistics.median(times), 2),
+            "step_s_all": [round(t, 2) for t in times]}
+
+
 def run(out: Path, *, lengths: tuple[int, ...] = (2048, 8192), decode_tokens: int = 64, examples: int = 16,
         batch: int = 8, on_row=None) -> dict:
     from qfocus.models import native_bf16, resolve_checkpoint
@@ -153,9 +187,13 @@ def run(out: Path, *, lengths: tuple[int, ...] = (2048, 8192), decode_tokens: in
     note = on_row or (lambda row: None)
     report: dict = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                                 "torch": torch.__version__, "native_bf16": native_bf16()},
-                    "command": f"qfocus bench speed --out {out}"}
+                    "command": f"qfocus bench speed --lengths {' '.join(map(str, lengths))} --decode-tokens "
+                               f"{decode_tokens} --examples {examples} --batch {batch} --out {out}"}
     report["matmul_gflops"] = {d: matmul_gflops(getattr(torch, d)) for d in DTYPES}
     note(report["matmul_gflops"])
+    report["train"] = [train_step(p) for p in ("no", "bf16")]
+    for row in report["train"]:
+        note(row)
     report["model"] = [model_speed(d, lengths, decode_tokens) for d in DTYPES]
     for row in report["model"]:
         note(row)
@@ -189,6 +227,7 @@ def ratios(report: dict) -> dict:
             ev[(dtype, batch)]["examples_per_s"] / ev[(dtype, 1)]["examples_per_s"], 2)
     out[f"eval_bf16_batch{batch}_over_fp32_batch1"] = round(
         ev[("bfloat16", batch)]["examples_per_s"] / ev[("float32", 1)]["examples_per_s"], 2)
+    out["train_step_fp32_over_bf16"] = round(report["train"][0]["step_s"] / report["train"][1]["step_s"], 2)
     out["summarize_fp32_wall_over_bf16"] = round(summ["float32"]["wall_s"] / summ["bfloat16"]["wall_s"], 2)
     out["summarize_bf16_rss_over_fp32"] = round(summ["bfloat16"]["peak_rss_mb"] / summ["float32"]["peak_rss_mb"], 2)
     return out

@@ -54,8 +54,9 @@ def add_parser(subparsers) -> None:
     speed = benches.add_parser(
         "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",
         description="Matmul GFLOPS, prefill tokens/s (2K, 8K), greedy decode tokens/s at 2K context, evaluation "
-                    "examples/s one at a time vs batched (and whether the answers are the same), and `qfocus "
-                    "summarize` on a ~10K-token meeting in a fresh process: float32 and bfloat16 side by side in "
+                    "examples/s one at a time vs batched (and whether the answers are the same), `qfocus "
+                    "summarize` on a ~10K-token meeting in a fresh process, and an IDEAL-LoRA training step "
+                    "(batch 4 x 1,024) with and without bf16 autocast: float32 and bfloat16 side by side in "
                     "one run, with ratios. Needs the embedded SmolLM2 and the QMSum validation split.",
         epilog="examples:\n  qfocus bench speed --out benchmarks/results/speed_cpu.json\n"
                "  qfocus bench speed --examples 8 --lengths 2048 --out quick.json",

@@ -50,6 +50,9 @@ class CompareConfig:
         return [s.strip() for s in self.strategies.split(",") if s.strip()]
 
 
+SHARED = ("model", "dtype", "adapter", "strategy")  # settings of the one loaded model, not of a strategy
+
+
 def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
     """`base` with the spec's strategy and settings (`name:key=value:...`)."""
     from qfocus.strategies import STRATEGIES
@@ -62,7 +65,11 @@ def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
         key, sep, value = setting.partition("=")
         if not sep:
             raise InputError(f"'{setting}' in strategy spec '{spec}' is not key=value (e.g. retrieve:scorer=bm25)")
-        config = _set(config, key.replace("-", "_"), value, spec)
+        key = key.replace("-", "_")
+        if key in SHARED:
+            raise InputError(f"'{key}' in strategy spec '{spec}' is shared by every strategy (one model load): "
+                             f"pass --{key.replace('_', '-')} to compare itself")
+        config = _set(config, key, value, spec)
     return config
 
 

@@ -2,8 +2,10 @@
 
 Writes into `out/`:
   predictions.jsonl  one line per example: id, query, prediction, references, prompt_tokens, seconds, scores
+                     (seconds: a batched example's share of its batch's wall time)
   metrics.json       ROUGE-1/2/Lsum F1 ×100 (max over references), their geometric mean, mean prompt
-                     tokens, seconds per example, peak RSS, the example count and the full config
+                     tokens, seconds per example, peak RSS, the dtype the model ran in, the batch size
+                     used, the example count and the full config
 """
 
 from __future__ import annotations
@@ -77,8 +79,11 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
-        for begin in range(0, len(examples), config.batch_size):
-            batch = examples[begin : begin + config.batch_size]
+        # batches only where answers stay those of one at a time: one-prompt strategies, greedy decoding
+        greedy = config.summarize.generation.temperature == 0
+        size = config.batch_size if strategy.batched and greedy else 1
+        for begin in range(0, len(examples), size):
+            batch = examples[begin : begin + size]
             summaries = strategy.summarize_batch(lm, [(e.document, e.query) for e in batch])
             for example, summary in zip(batch, summaries):
                 scores = rouge(summary.summary, example.references)
@@ -96,6 +101,8 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
         "mean_model_calls": round(sum(r["model_calls"] for r in rows) / len(rows), 2),
         "seconds_per_example": round(sum(r["seconds"] for r in rows) / len(rows), 3),
         "peak_rss_mb": peak.mb,
+        "dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
+        "batch_size": size,
         "examples": len(rows),
         "config": asdict(config),
     }

@@ -16,30 +16,30 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from qfocus.errors import ModelNotAvailable
+from qfocus.config import DTYPE_NAMES
+from qfocus.errors import InputError, ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
 
-__all__ = ["DTYPES", "EMBEDDED", "LoadedModel", "cache_dir", "load_model", "native_bf16", "resolve_checkpoint",
+__all__ = ["EMBEDDED", "LoadedModel", "cache_dir", "load_model", "native_bf16", "resolve_checkpoint",
            "resolve_dtype"]
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (oneDNN: AVX-512 BF16 / AMX), so bf16 pays off."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    """Whether this CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX), where bf16 pays off; on
+    other CPUs oneDNN emulates it, slower than fp32."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """`auto` (or None): bf16 on a GPU; on a CPU bf16 where it is native, else fp32. Or a name of DTYPES."""
+    """`auto` (or None): bf16 on a GPU; on a CPU bf16 where it is native, else fp32. Or one of DTYPE_NAMES."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
         return torch.bfloat16 if device.type == "cuda" or (device.type == "cpu" and native_bf16()) else torch.float32
-    if dtype not in DTYPES:
-        raise ModelNotAvailable(f"unknown dtype '{dtype}': use auto, {', '.join(DTYPES)}")
-    return DTYPES[dtype]
+    if dtype not in DTYPE_NAMES:
+        raise InputError(f"dtype is '{dtype}': use one of {', '.join(DTYPE_NAMES)}")
+    return getattr(torch, dtype)
 
 
 @dataclass

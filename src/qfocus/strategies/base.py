@@ -50,6 +50,7 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str]
+    batched: ClassVar[bool] = False  # True: `summarize_batch` shares model calls across queries
 
     def __init__(self, config: SummarizeConfig | None = None):
         self.config = config or SummarizeConfig()
@@ -96,6 +97,8 @@ class OnePromptStrategy(Strategy):
     """A strategy that builds one prompt per query and decodes once, so that several queries can be
     answered in one batched `generate` call (left padding; greedy answers equal one at a time)."""
 
+    batched = True
+
     @abstractmethod
     def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
         """The prompt to decode from (no answer is generated)."""
@@ -112,6 +115,8 @@ class OnePromptStrategy(Strategy):
 
     def summarize_batch(self, lm: LoadedModel, items: Sequence[tuple[str, str]]) -> list[Summary]:
         """One `generate_batch` call for all items; each Summary's seconds is its share of the batch."""
+        if len(items) <= 1:
+            return [self.summarize(lm, document, query) for document, query in items]
         start = time.perf_counter()
         self.adapter_of(lm)
         plans = [self.plan(lm, document, query) for document, query in items]
