@@ -7,7 +7,15 @@ from functools import lru_cache
 
 import numpy as np
 
-logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+@lru_cache(maxsize=1)
+def _bm25s():
+    """bm25s, imported on first use; it sets its own logger to DEBUG on import, so quieten it after."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
 
 
 @lru_cache(maxsize=1)
@@ -28,19 +36,15 @@ def _stem_all(words: list[str]) -> list[str]:
 
 def words(texts: list[str]) -> list[list[str]]:
     """BM25 terms of each text: lower-cased words of 2+ characters, stop words dropped, stemmed."""
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stem_all, return_ids=False, show_progress=False)
+    return _bm25s().tokenize(texts, stopwords="en", stemmer=_stem_all, return_ids=False, show_progress=False)
 
 
 class BM25Index:
     """A BM25 index of passage texts; `scores(query)` gives one score per passage."""
 
     def __init__(self, texts: list[str]):
-        import bm25s
-
         self.size = len(texts)
-        self._index = bm25s.BM25()
+        self._index = _bm25s().BM25()
         self._index.index(words(texts), show_progress=False)
 
     def scores(self, query: str) -> np.ndarray:
