@@ -75,13 +75,17 @@ def test_batched_evaluation_with_a_hyperexpert_equals_one_at_a_time(tmp_path, ti
     assert [s.summary for s in _one_at_a_time(zero_shot, strategy, _examples())] != [s.summary for s in plain]
 
 
-def test_sampling_and_chains_are_not_batched(tmp_path, tiny_lm):
+def test_sampling_chains_and_cpu_bf16_are_not_batched(tmp_path, tiny_lm, tiny_checkpoint):
     sampled = get_strategy("truncate", SummarizeConfig(generation=GenerationConfig(max_new_tokens=4, temperature=0.7)))
     metrics, _ = _predictions(tiny_lm, sampled, _examples()[:3], tmp_path, 3)
     assert metrics["batch_size"] == 1  # a batch would change the random draws of each answer
     refine = get_strategy("refine", SummarizeConfig(context_window=200, generation=GenerationConfig(max_new_tokens=4)))
     metrics, _ = _predictions(tiny_lm, refine, _examples()[:2], tmp_path / "r", 3)
     assert metrics["batch_size"] == 1
+    bf16 = load_model(str(tiny_checkpoint), dtype="bfloat16")  # batched bf16 on a CPU: not exact
+    greedy = get_strategy("truncate", SummarizeConfig(generation=GenerationConfig(max_new_tokens=4)))
+    metrics, _ = _predictions(bf16, greedy, _examples()[:3], tmp_path / "b", 3)
+    assert metrics["batch_size"] == 1 and metrics["dtype"] == "bfloat16"
 
 
 def test_auto_dtype_follows_the_hardware(monkeypatch):

@@ -189,6 +189,11 @@ def run(out: Path, *, lengths: tuple[int, ...] = (2048, 8192), decode_tokens: in
                                 "torch": torch.__version__, "native_bf16": native_bf16()},
                     "command": f"qfocus bench speed --lengths {' '.join(map(str, lengths))} --decode-tokens "
                                f"{decode_tokens} --examples {examples} --batch {batch} --out {out}"}
+    # first, while this process is small: a forked child's ru_maxrss starts from its parent's RSS
+    document, query = ten_k_meeting()
+    report["summarize"] = [summarize_process(d, document, query) for d in DTYPES]
+    for row in report["summarize"]:
+        note(row)
     report["matmul_gflops"] = {d: matmul_gflops(getattr(torch, d)) for d in DTYPES}
     note(report["matmul_gflops"])
     report["train"] = [train_step(p) for p in ("no", "bf16")]
@@ -200,10 +205,6 @@ def run(out: Path, *, lengths: tuple[int, ...] = (2048, 8192), decode_tokens: in
     with tempfile.TemporaryDirectory() as work:
         report["eval"] = [row for d in DTYPES for row in eval_speed(d, examples, batch, Path(work))]
     for row in report["eval"]:
-        note(row)
-    document, query = ten_k_meeting()
-    report["summarize"] = [summarize_process(d, document, query) for d in DTYPES]
-    for row in report["summarize"]:
         note(row)
     report["ratios"] = ratios(report)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +229,7 @@ def ratios(report: dict) -> dict:
     out[f"eval_bf16_batch{batch}_over_fp32_batch1"] = round(
         ev[("bfloat16", batch)]["examples_per_s"] / ev[("float32", 1)]["examples_per_s"], 2)
     out["train_step_fp32_over_bf16"] = round(report["train"][0]["step_s"] / report["train"][1]["step_s"], 2)
+    # the two answers may differ in length: wall time includes decoding them
     out["summarize_fp32_wall_over_bf16"] = round(summ["float32"]["wall_s"] / summ["bfloat16"]["wall_s"], 2)
     out["summarize_bf16_rss_over_fp32"] = round(summ["bfloat16"]["peak_rss_mb"] / summ["float32"]["peak_rss_mb"], 2)
     return out

@@ -36,7 +36,7 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "Evaluate N examples spread over the split (see --pick); default: all."})
     pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split) or first (the first N)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for predictions.jsonl and metrics.json."})
-    batch_size: int = field(default=8, metadata={"help": "Examples answered in one batched generate call (truncate, full, retrieve; left padding, greedy answers equal one at a time); 1 decodes one at a time."})
+    batch_size: int = field(default=8, metadata={"help": "Examples answered in one batched generate call (truncate, full, retrieve; greedy; float32 on a CPU: the answers equal one at a time); 1 decodes one at a time."})
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
 
     def __post_init__(self) -> None:
@@ -68,6 +68,21 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
     return run_examples(lm, strategy, examples, config, on_example)
 
 
+def batches(lm, strategy, config: EvalConfig) -> bool:
+    """Whether examples go in batches: only where the answers stay those of one at a time, and it pays.
+
+    One-prompt strategies, greedy decoding, and on a CPU float32 weights: in bf16 on a CPU, batched
+    answers differed from one-at-a-time ones in 13 of 16 QMSum queries (GEMM rounding depends on the
+    batch shape) and batches were no faster (benchmarks/results/speed_cpu.json). On a GPU bf16 batches
+    are the point; their answers may differ from one-at-a-time ones in the last bits.
+    """
+    import torch
+
+    greedy = config.summarize.generation.temperature == 0
+    exact = next(lm.model.parameters()).dtype == torch.float32 or lm.device.type != "cpu"
+    return strategy.batched and greedy and exact and config.batch_size > 1
+
+
 def run_examples(lm, strategy, examples: list, config: EvalConfig,
                  on_example: Callable[[int, int], None] | None = None) -> dict:
     """Answer and score `examples` with a loaded model; writes predictions.jsonl and metrics.json to
@@ -79,9 +94,7 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
-        # batches only where answers stay those of one at a time: one-prompt strategies, greedy decoding
-        greedy = config.summarize.generation.temperature == 0
-        size = config.batch_size if strategy.batched and greedy else 1
+        size = config.batch_size if batches(lm, strategy, config) else 1
         for begin in range(0, len(examples), size):
             batch = examples[begin : begin + size]
             summaries = strategy.summarize_batch(lm, [(e.document, e.query) for e in batch])
