@@ -14,10 +14,8 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,22 +25,16 @@ EXAMPLE_QUERY = "What did the board decide about the Millbrook pumping station?"
 
 def run_case(name: str, document: str, query: str, extra: list[str]) -> dict:
     """One `qfocus summarize` process: wall time, peak RSS, and its JSON output."""
+    from qfocus.bench.process import run_child
+
     with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as file:
         file.write(document)
-    command = [sys.executable, "-m", "qfocus", "summarize", file.name, "--query", query, "--json", *extra]
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS, in KiB on Linux
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        stdout, stderr = out.read(), err.read()
+    child = run_child([sys.executable, "-m", "qfocus", "summarize", file.name, "--query", query, "--json", *extra])
     os.unlink(file.name)
-    if process.returncode:
-        raise SystemExit(f"{name} failed: {stderr.strip().splitlines()[-1]}")
-    peak = usage.ru_maxrss / 1024
-    result = json.loads(stdout)
+    if child.returncode:
+        raise SystemExit(f"{name} failed: {child.stderr.strip().splitlines()[-1]}")
+    wall, peak = child.wall_s, child.peak_rss_mb
+    result = json.loads(child.stdout)
     row = {"case": name, "wall_s": round(wall, 2), "peak_rss_mb": round(peak, 1), **result}
     print(f"{name:32s} {result['document_tokens']:>7} doc tok {result['prompt_tokens']:>6} prompt tok "
           f"{wall:7.1f} s {peak:8.0f} MB  {result['summary'][:70]!r}", flush=True)

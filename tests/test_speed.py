@@ -19,6 +19,7 @@ from qfocus.hyper import HyperConfig, attach
 from qfocus.models import load_model, resolve_dtype
 from qfocus.strategies import get_strategy
 from test_cli import assert_one_line_error, run_cli
+from test_hyper import perturb
 
 QUERIES = ["What was decided?", "Who presented the survey results to the board on Tuesday?", "Why?",
            "What did speaker B say about the data?", "Summarize the meeting."]
@@ -62,10 +63,7 @@ def test_batched_evaluation_equals_one_at_a_time(tmp_path, tiny_lm, name):
 def test_batched_evaluation_with_a_hyperexpert_equals_one_at_a_time(tmp_path, tiny_checkpoint):
     lm = load_model(str(tiny_checkpoint))
     lm.expert = attach(lm.model, HyperConfig(method="ideal-lora"))
-    torch.manual_seed(3)
-    with torch.no_grad():  # move the adapter off its exact-identity initialisation
-        for parameter in lm.expert.named_adapter_parameters().values():
-            parameter.add_(torch.randn_like(parameter) * 0.5)
+    perturb(lm.expert, seed=3)  # off its exact-identity initialisation
     generation = GenerationConfig(max_new_tokens=10, prefill_chunk=32)  # queries end past the first chunk
     strategy = get_strategy("truncate", SummarizeConfig(generation=generation))
     plain = _one_at_a_time(lm, strategy, _examples())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -119,22 +118,17 @@ def eval_speed(dtype: str, examples: int, batch: int, out: Path) -> list[dict]:
 
 def summarize_process(dtype: str, document: str, query: str) -> dict:
     """`qfocus summarize` in a fresh process: wall time (model load included) and peak RSS."""
+    from qfocus.bench.process import run_child
+
     with tempfile.NamedTemporaryFile("w", suffix=".md", delete=False, encoding="utf-8") as file:
         file.write(document)
-    command = [sys.executable, "-m", "qfocus", "summarize", file.name, "--query", query, "--json", "--dtype", dtype]
-    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        start = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, text=True)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own peak RSS
-        wall = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0), stderr.seek(0)
-        out, err = stdout.read(), stderr.read()
+    child = run_child([sys.executable, "-m", "qfocus", "summarize", file.name, "--query", query, "--json",
+                       "--dtype", dtype])
     os.unlink(file.name)
-    if process.returncode:
-        raise RuntimeError(f"qfocus summarize --dtype {dtype} failed ({process.returncode}): {err.strip()[-500:]}")
-    result = json.loads(out)
-    return {"dtype": dtype, "wall_s": round(wall, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    if child.returncode:
+        raise RuntimeError(f"qfocus summarize --dtype {dtype} failed ({child.returncode}): {child.stderr.strip()[-500:]}")
+    result = json.loads(child.stdout)
+    return {"dtype": dtype, "wall_s": round(child.wall_s, 2), "peak_rss_mb": round(child.peak_rss_mb, 1),
             "document_tokens": result["document_tokens"], "prompt_tokens": result["prompt_tokens"],
             "answer_tokens": result["answer_tokens"]}
 
