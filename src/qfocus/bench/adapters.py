@@ -15,10 +15,11 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from qfocus.bench.process import run_child
 
 METHODS = ("base", "lora", "prompt", "padapter", "ideal-lora", "ideal-prompt", "ideal-padapter")
 
@@ -76,14 +77,12 @@ def run(out: Path, model: str = "smollm2", batch: int = 4, length: int = 1024, s
     rows = []
     for method in methods:
         command = [sys.executable, "-m", "qfocus.bench.adapters", method, model, str(batch), str(length), str(steps), device]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        stdout = process.stdout.read()
-        _, status, usage = os.wait4(process.pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        child = run_child(command)
+        if child.returncode != 0:
             raise RuntimeError(f"benchmark worker for {method} failed; run it alone: {' '.join(command)}")
-        row = json.loads(stdout.strip().splitlines()[-1])
+        row = json.loads(child.stdout.strip().splitlines()[-1])
         if device == "cpu":
-            row["peak_mb"] = usage.ru_maxrss / 1024  # the worker's peak RSS (model + activations)
+            row["peak_mb"] = child.peak_rss_mb  # the worker's peak RSS (model + activations)
         rows.append(row)
         print(f"{method:15s} {row['step_s']:8.3f} s/step  {row['peak_mb']:9.0f} MB  "
               f"{row['trainable_parameters']:>10,} trainable", flush=True)

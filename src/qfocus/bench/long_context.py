@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from qfocus.bench.process import run_child
 
 WAYS = ("ideal", "full", "truncate")
 LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
@@ -74,11 +75,10 @@ def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, s
                 continue
             command = [sys.executable, "-m", "qfocus.bench.long_context", way, model, str(length), str(segment),
                        str(window), device]
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            stdout, stderr = process.communicate()
-            if process.returncode != 0:
-                raise RuntimeError(f"{way} at {length} tokens failed: {stderr.strip().splitlines()[-1:]}")
-            row = json.loads(stdout.strip().splitlines()[-1])
+            child = run_child(command)
+            if child.returncode != 0:
+                raise RuntimeError(f"{way} at {length} tokens failed: {child.stderr.strip().splitlines()[-1:]}")
+            row = json.loads(child.stdout.strip().splitlines()[-1])
             rows.append(row)
             if on_row is not None:
                 on_row(row)

@@ -8,7 +8,6 @@ from functools import lru_cache
 import numpy as np
 
 
-
 @lru_cache(maxsize=1)
 def _bm25s():
     """bm25s, imported on first use; it sets its own logger to DEBUG on import, so quieten it after."""

@@ -63,11 +63,14 @@ class Strategy(ABC):
         """Raise `InputError` if this strategy cannot use an adapter with this (saved) HyperConfig;
         None means no adapter. Any adapter goes by default."""
 
+    def window(self, lm: LoadedModel) -> int:
+        """Tokens of prompt + answer: `--context-window`, else the model's own."""
+        return self.config.context_window or lm.context_window
+
     def budget(self, lm: LoadedModel, query: str) -> tuple[PromptBuilder, int]:
         """The prompt builder and the document tokens one prompt holds beside `query` and the answer."""
         builder = PromptBuilder(lm.tokenizer)
-        window = self.config.context_window or lm.context_window
-        return builder, document_budget(window, builder.overhead(query), self.config.generation.max_new_tokens)
+        return builder, document_budget(self.window(lm), builder.overhead(query), self.config.generation.max_new_tokens)
 
     def adapter_of(self, lm: LoadedModel) -> dict | None:
         """The attached adapter's HyperConfig as a dict (checked), or None."""
@@ -147,7 +150,7 @@ class SinglePromptStrategy(OnePromptStrategy):
         query = check_query(query)
         builder, budget = self.budget(lm, query)
         document_ids = builder.encode(document)
-        kept = self.fit(document_ids, budget, builder, self.config.context_window or lm.context_window)
+        kept = self.fit(document_ids, budget, builder, self.window(lm))
         return builder.build(query, kept, document_tokens=len(document_ids))
 
     def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
