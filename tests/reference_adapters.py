@@ -12,7 +12,8 @@ import copy
 import torch
 from torch import nn
 
-from qfocus.hyper.expert import TARGET_PATHS, decoder_layers
+from qfocus.hyper.expert import TARGET_PATHS
+from qfocus.models.anatomy import decoder_layers
 
 
 def dense_lora_model(base: nn.Module, factors: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]], scale: float):

@@ -10,7 +10,8 @@ import torch
 from families import FAMILIES, tiny_model
 from qfocus.errors import InputError
 from qfocus.hyper import METHODS, HyperConfig, attach, load_adapter
-from qfocus.hyper.expert import TARGET_PATHS, decoder_layers
+from qfocus.hyper.expert import TARGET_PATHS
+from qfocus.models.anatomy import decoder_layers
 from qfocus.hyper.reader import QueryReader
 from qfocus.hyper.training import loss_on_batch, make_batch
 from reference_adapters import dense_lora_model, dense_padapter_model

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from qfocus.hyper import HyperConfig, attach, load_adapter
 from qfocus.hyper.training import IGNORE, make_batch
-from qfocus.memory.training import _detached, gate_values, segment_loss
+from qfocus.train.segment_loss import _detached, gate_values, segment_loss
 from qfocus.memory.segments import read
 
 TRIPLES = [

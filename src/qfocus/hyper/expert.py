@@ -33,6 +33,7 @@ from qfocus.hyper.lora import LoRALinear
 from qfocus.hyper.padapter import ParallelAdapterMLP
 from qfocus.hyper.prompt import PromptAttention
 from qfocus.hyper.reader import QueryReader
+from qfocus.models.anatomy import decoder_layers
 
 TARGET_PATHS = {
     "q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
@@ -44,13 +45,6 @@ FORMAT_VERSION = 1
 
 def is_adapter_parameter(name: str) -> bool:
     return "qf_" in name
-
-
-def decoder_layers(model: nn.Module) -> nn.ModuleList:
-    layers = getattr(model.get_decoder(), "layers", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise InputError(f"{type(model).__name__} has no decoder layers qfocus can adapt: use a Llama, Qwen, Mistral or Gemma 3 model")
-    return layers
 
 
 class HyperExpert:

@@ -14,13 +14,12 @@ generated prompt starts tiny, a static one would otherwise need its scale learne
 
 from __future__ import annotations
 
-import sys
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from qfocus.hyper.context import GeneratedSlot
+from qfocus.models import anatomy
 
 
 class PromptAttention(nn.Module):
@@ -34,7 +33,7 @@ class PromptAttention(nn.Module):
         if slot is None:
             self.qf_prompt = nn.Parameter(torch.randn(num_tokens, hidden, device=device))
         self.head_size = num_tokens * hidden
-        self._rotate = sys.modules[type(base).__module__].apply_rotary_pos_emb  # the family's own RoPE
+        self._rotate = anatomy.rotate(base)  # the family's own RoPE
 
     def __getattr__(self, name: str):
         try:

@@ -1,12 +1,10 @@
 """Segment-recurrent attention: a thin wrapper that adds the compressive memory to a model's own
 attention module (Llama, Qwen2/3, Mistral, Gemma 3), using its projections, q/k norms, rotary
-embedding and attention function.
+embedding and attention function as `qfocus.models.anatomy` describes them.
 
-transformers' pluggable attention functions receive queries and keys after RoPE, while the memory
-reads and writes them before RoPE, so the wrapper recomputes the projections itself (the same
-modules, the same order of operations as the family's own forward) and then calls the model's
-registered attention function on the rotated tensors. Its equality with the unwrapped module is
-tested for every family, so a transformers upgrade that changes an attention forward is caught.
+The memory reads and writes keys before RoPE, so the wrapper takes the projections from the anatomy,
+rotates them with the family's RoPE and calls the model's registered attention function on the
+rotated tensors. Its equality with the unwrapped module is tested for every family.
 
 The wrapper holds no state. Everything recurrent sits in a `ReadState` value (memories, the current
 segment's keys and values, q̄ per layer) that the segment driver (`qfocus.memory.segments`) passes
@@ -15,13 +13,13 @@ in through a shared `MemoryContext` and takes back after each forward.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from qfocus.memory.compressive import Memory, mix, query_signal, read
+from qfocus.models import anatomy
 
 
 GATE_NAMES = ("qf_beta", "qf_gate_weight", "qf_gate_bias")  # MemoryAttention's learned parameters
@@ -79,12 +77,8 @@ class MemoryAttention(nn.Module):
         self.qf_beta = nn.Parameter(torch.full((heads,), float(gate_init), device=device))  # g = sigmoid(β) per head
         self.qf_gate_weight = nn.Parameter(torch.zeros(heads, base.head_dim, device=device))  # g_m's w
         self.qf_gate_bias = nn.Parameter(torch.zeros(heads, device=device))  # g_m's b
-        family = sys.modules[type(base).__module__]
-        self._rotate, self._eager = family.apply_rotary_pos_emb, family.eager_attention_forward
-        sliding = getattr(base, "sliding_window", None)
-        if sliding is None and base.config.model_type == "mistral":
-            sliding = getattr(base.config, "sliding_window", None)
-        self.sliding_window = sliding
+        self._rotate = anatomy.rotate(base)
+        self.sliding_window = anatomy.sliding_window(base)
 
     def __getattr__(self, name: str):
         try:
@@ -93,16 +87,9 @@ class MemoryAttention(nn.Module):
             return getattr(self.base_layer, name)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
         attn, ctx = self.base_layer, self.context
         batch, length, _ = hidden_states.shape
-        shape = (batch, length, -1, attn.head_dim)
-        q = attn.q_proj(hidden_states).view(shape).transpose(1, 2)  # (B, Hq, T, d) before RoPE
-        k = attn.k_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, d)
-        v = attn.v_proj(hidden_states).view(shape).transpose(1, 2)  # (B, H, T, e)
-        if hasattr(attn, "q_norm"):  # Qwen3, Gemma 3
-            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k, v = anatomy.project(attn, hidden_states)  # (B, Hq, T, d), (B, H, T, d), (B, H, T, e) before RoPE
         cos, sin = position_embeddings
         q_rot, k_rot = self._rotate(q, k, cos, sin)
 
@@ -118,9 +105,8 @@ class MemoryAttention(nn.Module):
         if ctx.query_mask is not None:
             ctx.q_bars[self.layer] = query_signal(q, ctx.query_mask, q.shape[1] // k.shape[1])
 
-        implementation = attn.config._attn_implementation
-        interface = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, self._eager)
-        plain_causal = (implementation == "sdpa" and window.length == length and bool(window.mask.all())
+        interface = anatomy.attention_function(attn)
+        plain_causal = (attn.config._attn_implementation == "sdpa" and window.length == length and bool(window.mask.all())
                         and (self.sliding_window is None or self.sliding_window >= length))
         mask = None if plain_causal else self._local_mask(window, length, q.dtype)  # None: SDPA's causal kernel
         local, weights = interface(

@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from qfocus.hyper.expert import decoder_layers
 from qfocus.memory.attention import MemoryAttention, MemoryContext, ReadState, collect
 from qfocus.memory.compressive import Memory, write
+from qfocus.models.anatomy import attention_holders
 
 
 @dataclass
@@ -45,9 +45,7 @@ def attach_memory(model: nn.Module, gate_init: float = 0.0) -> MemoryHandle:
     β = `gate_init` (g = sigmoid(β): 0.5 by default)."""
     context = MemoryContext()
     originals = []
-    for index, layer in enumerate(decoder_layers(model)):
-        while "self_attn" not in layer._modules:  # a layer wrapped whole (the HyperExpert's QueryReader)
-            layer = layer.base_layer
+    for index, layer in attention_holders(model):
         originals.append((layer, layer.self_attn))
         layer.self_attn = MemoryAttention(layer.self_attn, index, context, gate_init).train(model.training)
     return MemoryHandle(model, context, originals)

@@ -63,7 +63,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
 
     from qfocus.hyper import attach
     from qfocus.hyper.training import loss_on_batch
-    from qfocus.memory.training import gate_values, segment_loss
+    from qfocus.train.segment_loss import gate_values, segment_loss
     from qfocus.models import load_model
 
     out = Path(config.out)
