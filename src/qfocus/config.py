@@ -73,6 +73,44 @@ class RetrievalConfig:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
 
 
+BLOCK_POSITIONS = ("window", "original")
+
+
+@dataclass
+class BlockConfig:
+    """How `qllm` and `stream` read: sinks, a local window and retrieved KV blocks (DESIGN §9)."""
+
+    n_init: int = field(default=128, metadata={"help": "qllm, stream: first tokens of the prompt every later token attends to (attention sinks)."})
+    n_local: int = field(default=256, metadata={"help": "qllm, stream: local window: each token attends to this many preceding tokens at their true distance."})
+    block_size: int = field(default=64, metadata={"help": "qllm: tokens per memory block of past keys and values."})
+    topk: int = field(default=4, metadata={"help": "qllm: memory blocks retrieved for each execution block (stream uses 0)."})
+    representatives: int = field(default=4, metadata={"help": "qllm: keys that represent a block: the mean of its keys most attended to in the local window."})
+    question_weight: float = field(default=4.0, metadata={"help": "qllm: w in block score = K_repr·q_current + w·K_repr·q_question (Q-LLM: 4 for Llama-3, 1 for Mistral)."})
+    exec_block: int = field(default=256, metadata={"help": "qllm, stream: prompt tokens read per forward; they share one block selection."})
+    block_positions: str = field(default="window", metadata={"help": "qllm: window (InfLLM's: keys beyond the local window sit at distance n_local) or original (their document positions)."})
+
+    def __post_init__(self) -> None:
+        for name in ("n_local", "block_size", "representatives", "exec_block"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        for name in ("n_init", "topk"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} is {getattr(self, name)}: pass 0 or a positive number")
+        if self.representatives > self.block_size:
+            raise InputError(f"representatives is {self.representatives} but a block holds {self.block_size} tokens: "
+                             "pass at most --block-size")
+        if self.question_weight < 0:
+            raise InputError(f"question_weight is {self.question_weight}: pass 0 (Q-LLM off: InfLLM) or a positive weight")
+        if self.block_positions not in BLOCK_POSITIONS:
+            raise InputError(f"block_positions is '{self.block_positions}': use one of {', '.join(BLOCK_POSITIONS)}")
+
+    @property
+    def attended(self) -> int:
+        """Most keys one token attends to: sinks, local window, retrieved blocks, and the tokens
+        waiting to fill a block (fewer than a block plus an execution block)."""
+        return self.n_init + self.n_local + self.topk * self.block_size + self.block_size + self.exec_block
+
+
 @dataclass
 class SummarizeConfig:
     """What `qfocus summarize` does: which model, which strategy, how much fits."""
@@ -105,6 +143,7 @@ class SummarizeConfig:
     )
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    blocks: BlockConfig = field(default_factory=BlockConfig)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:

@@ -88,7 +88,7 @@ def rotary_at(model: nn.Module, attn: nn.Module) -> Callable[[torch.Tensor, torc
     from the decoder's own rotary embedding (Gemma 3 keeps one per layer type)."""
     embedding = model.get_decoder().rotary_emb
     layer_type = getattr(attn, "layer_type", None)
-    if layer_type is not None and "layer_type" in embedding.forward.__code__.co_varnames:
+    if layer_type is not None and hasattr(embedding, "layer_types"):  # one rotary per layer type
         return lambda positions, like: embedding(like, positions, layer_type)
     return lambda positions, like: embedding(like, positions)
 

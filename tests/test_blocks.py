@@ -1,0 +1,204 @@
+"""KV-block attention (qllm, stream) on every supported family: equal to the model's own attention
+when everything is local, or when every block is retrieved at its document position; prefill +
+decode equal to re-reading; batched equal to one at a time; block selection equal to a naive loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from families import FAMILIES, tiny_model
+from qfocus.blocks import attach_blocks, read
+from qfocus.blocks.rows import select_blocks
+from qfocus.config import BlockConfig
+
+
+def ids(batch: int, length: int, seed: int = 0, vocab: int = 160) -> torch.Tensor:
+    return torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def greedy(model, handle, prompt: torch.Tensor, steps: int, query_mask=None) -> tuple[list[list[int]], list[torch.Tensor]]:
+    """Greedy tokens and the logits before each of them, prefill + one token per step."""
+    logits, state = read(model, handle, prompt, None, query_mask)
+    tokens, seen = [], []
+    for _ in range(steps):
+        seen.append(logits)
+        token = logits.argmax(-1, keepdim=True)  # (B, 1)
+        tokens.append(token)
+        logits, state = read(model, handle, token, None, None, state)
+    return torch.cat(tokens, 1).tolist(), seen
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_everything_local_equals_the_model(family):
+    """n_local ≥ the sequence: every key is local, at its true distance: the model's own attention."""
+    model = tiny_model(family)
+    prompt = ids(1, 21, seed=1)
+    with torch.no_grad():
+        expected = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        full = model(input_ids=expected).logits  # (1, 29, V)
+        handle = attach_blocks(model, BlockConfig(n_init=2, n_local=64, block_size=4, topk=1, exec_block=5))
+        tokens, seen = greedy(model, handle, prompt, 8)
+        handle.detach()
+    assert tokens[0] == expected[0, 21:].tolist()
+    torch.testing.assert_close(torch.cat(seen), full[0, 20:28])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_block_retrieved_at_its_position_equals_full_attention(family):
+    model = tiny_model(family)
+    prompt = ids(1, 40, seed=2)
+    config = BlockConfig(n_init=2, n_local=4, block_size=3, topk=100, representatives=2, exec_block=4,
+                         block_positions="original")
+    with torch.no_grad():
+        expected = model.generate(prompt, max_new_tokens=8, do_sample=False, pad_token_id=0)
+        full = model(input_ids=expected).logits
+        handle = attach_blocks(model, config)
+        tokens, seen = greedy(model, handle, prompt, 8)
+        handle.detach()
+    assert tokens[0] == expected[0, 40:].tolist()
+    torch.testing.assert_close(torch.cat(seen), full[0, 39:47])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("positions", ["window", "original"])
+def test_prefill_then_decode_equals_rereading(family, positions):
+    """With every block retrieved the answer cannot depend on how the tokens were grouped into
+    execution blocks: prefill + k decode steps = a fresh read of the T + k tokens."""
+    model = tiny_model(family)
+    config = BlockConfig(n_init=3, n_local=5, block_size=2, topk=100, representatives=1, exec_block=4,
+                         block_positions=positions)
+    with torch.no_grad():
+        handle = attach_blocks(model, config)
+        prompt = ids(2, 23, seed=3)
+        tokens, seen = greedy(model, handle, prompt, 6)
+        for step in range(6):
+            sequence = torch.cat([prompt, torch.tensor(tokens)[:, :step]], 1)
+            again, _ = read(model, handle, sequence, None, None)
+            torch.testing.assert_close(seen[step], again)
+        handle.detach()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_decode_with_top_k_equals_one_token_execution_blocks(family):
+    """With few blocks retrieved, decoding (one token per read) equals reading the whole sequence
+    in execution blocks of one token: the state carried between reads is the state inside one."""
+    model = tiny_model(family)
+    config = BlockConfig(n_init=2, n_local=4, block_size=2, topk=2, representatives=1, exec_block=1)
+    prompt = ids(1, 30, seed=4)
+    query = torch.zeros_like(prompt, dtype=torch.bool)
+    query[:, :3] = True
+    with torch.no_grad():
+        handle = attach_blocks(model, config)
+        tokens, seen = greedy(model, handle, prompt, 5, query)
+        sequence = torch.cat([prompt, torch.tensor(tokens)[:, :4]], 1)
+        again, _ = read(model, handle, sequence, None, torch.cat([query, torch.zeros(1, 4, dtype=torch.bool)], 1))
+        handle.detach()
+    torch.testing.assert_close(seen[4], again)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_equals_one_at_a_time(family):
+    model = tiny_model(family)
+    config = BlockConfig(n_init=2, n_local=4, block_size=3, topk=2, representatives=2, exec_block=5)
+    lengths = [31, 18]
+    rows = [ids(1, n, seed=10 + i) for i, n in enumerate(lengths)]
+    masks = [torch.arange(n)[None] < 4 for n in lengths]  # the question: the first 4 tokens
+    with torch.no_grad():
+        handle = attach_blocks(model, config)
+        alone = [read(model, handle, r, None, m)[0] for r, m in zip(rows, masks)]
+        padded = torch.zeros(2, 31, dtype=torch.long)
+        mask = torch.zeros(2, 31, dtype=torch.bool)
+        for i, (r, m) in enumerate(zip(rows, masks)):
+            padded[i, : r.shape[1]], mask[i, : r.shape[1]] = r[0], m[0]
+        together, state = read(model, handle, padded, lengths, mask)
+        one_alone = read(model, handle, rows[1], None, masks[1])[1]
+        handle.detach()
+    torch.testing.assert_close(together, torch.cat(alone))
+    assert state.lengths == (31, 18)
+    torch.testing.assert_close(state.layers[0][1].representative, one_alone.layers[0][0].representative)
+
+
+def naive_selection(representative, chunk_query, question, weight, topk):
+    scores = []
+    for m in range(representative.shape[0]):
+        score = sum(float(representative[m, h] @ chunk_query[h]) for h in range(chunk_query.shape[0]))
+        if question is not None:
+            score += weight * sum(float(representative[m, h] @ question[h]) for h in range(question.shape[0]))
+        scores.append(score)
+    if len(scores) <= topk:
+        return list(range(len(scores)))
+    return sorted(sorted(range(len(scores)), key=lambda m: -scores[m])[:topk])
+
+
+@pytest.mark.parametrize("with_question", [False, True])
+def test_block_selection_equals_a_naive_loop(with_question):
+    generator = torch.Generator().manual_seed(5)
+    representative = torch.randn(37, 4, 16, generator=generator)
+    chunk_query = torch.randn(4, 16, generator=generator)
+    question = torch.randn(4, 16, generator=generator) if with_question else None
+    for topk in (0, 1, 5, 37, 50):
+        assert select_blocks(representative, chunk_query, question, 4.0, topk) == naive_selection(
+            representative, chunk_query, question, 4.0, topk)
+
+
+def test_question_weight_moves_the_selection_towards_the_question():
+    representative = torch.eye(4)[:, None, :].repeat(1, 2, 1)  # block m points along axis m, both heads
+    chunk = torch.tensor([[1.0, 0, 0, 0]] * 2)
+    question = torch.tensor([[0, 0, 0, 1.0]] * 2)
+    assert select_blocks(representative, chunk, question, 0.0, 1) == [0]
+    assert select_blocks(representative, chunk, question, 4.0, 1) == [3]
+
+
+def test_two_hundred_blocks_in_bf16_stay_finite():
+    model = tiny_model("llama").to(torch.bfloat16)
+    config = BlockConfig(n_init=4, n_local=8, block_size=2, topk=4, representatives=1, exec_block=16)
+    with torch.no_grad():
+        handle = attach_blocks(model, config)
+        logits, state = read(model, handle, ids(1, 420, seed=7), None, None)
+        for _ in range(3):
+            logits, state = read(model, handle, logits.argmax(-1, keepdim=True), None, None, state)
+        handle.detach()
+    assert len(state.layers[0][0].block_keys) >= 200
+    assert torch.isfinite(logits).all()
+
+
+def test_stream_keeps_constant_memory():
+    """top-k 0 (StreamingLLM): sinks + window, nothing stored, whatever the length."""
+    model = tiny_model("qwen2")
+    config = BlockConfig(n_init=4, n_local=8, block_size=4, topk=0, exec_block=8)
+    sizes = []
+    with torch.no_grad():
+        handle = attach_blocks(model, config)
+        for length in (64, 256):
+            sizes.append(read(model, handle, ids(1, length, seed=8), None, None)[1].stored_bytes())
+        handle.detach()
+    assert sizes[0] == sizes[1]
+
+
+@pytest.mark.parametrize("exec_block", [1, 4, 7])
+def test_window_positions_and_representatives_equal_a_naive_reference(exec_block):
+    """InfLLM's positions (far keys at distance n_local) and the representative keys, against a
+    per-query loop in tests/reference_blocks.py."""
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
+
+    from qfocus.blocks.rows import LayerPlan, Rotation, Row, attend
+    from reference_blocks import naive_block_attention, naive_representatives
+
+    embedding = LlamaRotaryEmbedding(LlamaConfig(hidden_size=64, num_attention_heads=4, max_position_embeddings=64))
+    config = BlockConfig(n_init=3, n_local=5, block_size=4, topk=100, representatives=2, exec_block=exec_block)
+    plan, rotation = LayerPlan.of(config, None), Rotation(apply_rotary_pos_emb, lambda p, x: embedding(x, p), 5)
+    generator = torch.Generator().manual_seed(9)
+    q, k, v = (torch.randn(h, 30, 16, generator=generator) for h in (4, 2, 2))
+    expected, received = naive_block_attention(q, k, v, rotation, 0.25, 5)
+    row, outs = Row.empty(2, 4, 16, 16, k), []
+    for start in range(0, 30, exec_block):
+        span = torch.arange(start, min(start + exec_block, 30))
+        rotated = (rotation.at(q[:, span], span), rotation.at(k[:, span], span))
+        out, row = attend(row, plan, q[:, span], k[:, span], v[:, span], rotated, rotation, 0.25)
+        outs.append(out)
+    torch.testing.assert_close(torch.cat(outs), expected)
+    blocks = len(row.block_keys)
+    assert blocks == (30 - 5 - 3) // 4 and row.block_starts == tuple(3 + 4 * m for m in range(blocks))
+    torch.testing.assert_close(row.representative, naive_representatives(k, received, 3, 4, 2, blocks))
