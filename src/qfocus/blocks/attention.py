@@ -42,7 +42,7 @@ class BlockContext:
         self.rows: dict[int, tuple[Row, ...]] = {}
 
 
-class BlockAttention(nn.Module):
+class BlockAttention(anatomy.AttentionWrapper):
     """Wraps one attention module: sinks + local window + retrieved blocks (DESIGN §9)."""
 
     def __init__(self, base: nn.Module, layer: int, context: BlockContext, config: BlockConfig, embedding):
@@ -51,12 +51,6 @@ class BlockAttention(nn.Module):
         self.plan = LayerPlan.of(config, anatomy.sliding_window(base))
         self.rotation = Rotation(anatomy.rotate(base), embedding, config.n_local)
         self.softcap = getattr(base.config, "attn_logit_softcapping", None)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.base_layer, name)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
         attn, ctx = self.base_layer, self.context

@@ -23,30 +23,20 @@ from torch import nn
 
 from qfocus.blocks.attention import BlockAttention, BlockContext, BlockState
 from qfocus.config import BlockConfig
-from qfocus.models.anatomy import attention_holders, rotary_at
+from qfocus.models.anatomy import WrappedAttention, rotary_at, wrap_attention
 
 
 @dataclass
-class BlockHandle:
-    model: nn.Module
-    context: BlockContext
-    config: BlockConfig
-    originals: list[tuple[nn.Module, nn.Module]]  # (layer, its original attention module)
-
-    def detach(self) -> nn.Module:
-        for layer, original in self.originals:
-            layer.self_attn = original
-        self.originals.clear()
-        return self.model
+class BlockHandle(WrappedAttention):
+    context: BlockContext = None
+    config: BlockConfig = None
 
 
 def attach_blocks(model: nn.Module, config: BlockConfig) -> BlockHandle:
     """Wrap every decoder layer's attention with `BlockAttention`."""
-    context, originals = BlockContext(), []
-    for index, layer in attention_holders(model):
-        originals.append((layer, layer.self_attn))
-        layer.self_attn = BlockAttention(layer.self_attn, index, context, config, rotary_at(model, layer.self_attn))
-    return BlockHandle(model, context, config, originals)
+    context = BlockContext()
+    wrapped = wrap_attention(model, lambda index, attn: BlockAttention(attn, index, context, config, rotary_at(model, attn)))
+    return BlockHandle(model, wrapped.originals, context, config)
 
 
 def read(model: nn.Module, handle: BlockHandle, input_ids: torch.Tensor, lengths: list[int] | None,

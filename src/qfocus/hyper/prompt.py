@@ -22,7 +22,7 @@ from qfocus.hyper.context import GeneratedSlot
 from qfocus.models import anatomy
 
 
-class PromptAttention(nn.Module):
+class PromptAttention(anatomy.AttentionWrapper):
     def __init__(self, base: nn.Module, hidden: int, num_heads: int, num_tokens: int, slot: GeneratedSlot | None = None):
         super().__init__()
         self.base_layer = base
@@ -34,12 +34,6 @@ class PromptAttention(nn.Module):
             self.qf_prompt = nn.Parameter(torch.randn(num_tokens, hidden, device=device))
         self.head_size = num_tokens * hidden
         self._rotate = anatomy.rotate(base)  # the family's own RoPE
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.base_layer, name)
 
     def forward(self, hidden_states: torch.Tensor, *args, **kwargs):
         out, weights = self.base_layer(hidden_states, *args, **kwargs)

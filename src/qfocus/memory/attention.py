@@ -65,7 +65,7 @@ class MemoryContext:
         self.q_bars: dict[int, torch.Tensor] = {}
 
 
-class MemoryAttention(nn.Module):
+class MemoryAttention(anatomy.AttentionWrapper):
     """Wraps one attention module: local attention over the current segment, mixed with the memory
     of earlier segments through a per-head gate β and a per-token query-memory gate (DESIGN §2)."""
 
@@ -79,12 +79,6 @@ class MemoryAttention(nn.Module):
         self.qf_gate_bias = nn.Parameter(torch.zeros(heads, device=device))  # g_m's b
         self._rotate = anatomy.rotate(base)
         self.sliding_window = anatomy.sliding_window(base)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            return getattr(self.base_layer, name)
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
         attn, ctx = self.base_layer, self.context

@@ -24,31 +24,20 @@ from torch import nn
 
 from qfocus.memory.attention import MemoryAttention, MemoryContext, ReadState, collect
 from qfocus.memory.compressive import Memory, write
-from qfocus.models.anatomy import attention_holders
+from qfocus.models.anatomy import WrappedAttention, wrap_attention
 
 
 @dataclass
-class MemoryHandle:
-    model: nn.Module
-    context: MemoryContext
-    originals: list[tuple[nn.Module, nn.Module]]  # (layer, its original attention module)
-
-    def detach(self) -> nn.Module:
-        for layer, original in self.originals:
-            layer.self_attn = original
-        self.originals.clear()
-        return self.model
+class MemoryHandle(WrappedAttention):
+    context: MemoryContext = None
 
 
 def attach_memory(model: nn.Module, gate_init: float = 0.0) -> MemoryHandle:
     """Wrap every decoder layer's attention with `MemoryAttention`; the per-head gates start at
     β = `gate_init` (g = sigmoid(β): 0.5 by default)."""
     context = MemoryContext()
-    originals = []
-    for index, layer in attention_holders(model):
-        originals.append((layer, layer.self_attn))
-        layer.self_attn = MemoryAttention(layer.self_attn, index, context, gate_init).train(model.training)
-    return MemoryHandle(model, context, originals)
+    wrapped = wrap_attention(model, lambda index, attn: MemoryAttention(attn, index, context, gate_init).train(model.training))
+    return MemoryHandle(model, wrapped.originals, context)
 
 
 def read(model: nn.Module, handle: MemoryHandle, input_ids: torch.Tensor, query_mask: torch.Tensor | None,

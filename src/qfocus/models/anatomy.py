@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -44,6 +45,40 @@ def attention_holders(model: nn.Module) -> Iterator[tuple[int, nn.Module]]:
         while "self_attn" not in layer._modules:
             layer = layer.base_layer
         yield index, layer
+
+
+class AttentionWrapper(nn.Module):
+    """Base of the modules that wrap a layer's attention (kept as `base_layer`): attributes the
+    wrapper does not have (`head_dim`, `layer_idx`, `is_sliding`, ...) are the wrapped module's."""
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.base_layer, name)
+
+
+@dataclass
+class WrappedAttention:
+    """What `wrap_attention` replaced, so that `detach` puts the very same modules back."""
+
+    model: nn.Module
+    originals: list[tuple[nn.Module, nn.Module]]  # (module holding `self_attn`, the original attention)
+
+    def detach(self) -> nn.Module:
+        for holder, original in reversed(self.originals):
+            holder.self_attn = original
+        self.originals.clear()
+        return self.model
+
+
+def wrap_attention(model: nn.Module, make: Callable[[int, nn.Module], nn.Module]) -> WrappedAttention:
+    """Replace every layer's attention module `attn` by `make(layer index, attn)`."""
+    originals = []
+    for index, holder in attention_holders(model):
+        originals.append((holder, holder.self_attn))
+        holder.self_attn = make(index, holder.self_attn)
+    return WrappedAttention(model, originals)
 
 
 def project(attn: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
