@@ -103,7 +103,7 @@ def test_batched_equals_one_at_a_time(family):
     config = BlockConfig(n_init=2, n_local=4, block_size=3, topk=2, representatives=2, exec_block=5)
     lengths = [31, 18]
     rows = [ids(1, n, seed=10 + i) for i, n in enumerate(lengths)]
-    masks = [torch.arange(n)[None] < 4 for n in lengths]  # the question: the first 4 tokens
+    masks = [torch.arange(n)[None] < q for n, q in zip(lengths, (4, 7))]  # questions of 4 and 7 tokens
     with torch.no_grad():
         handle = attach_blocks(model, config)
         alone = [read(model, handle, r, None, m)[0] for r, m in zip(rows, masks)]
@@ -202,3 +202,31 @@ def test_window_positions_and_representatives_equal_a_naive_reference(exec_block
     blocks = len(row.block_keys)
     assert blocks == (30 - 5 - 3) // 4 and row.block_starts == tuple(3 + 4 * m for m in range(blocks))
     torch.testing.assert_close(row.representative, naive_representatives(k, received, 3, 4, 2, blocks))
+
+
+def test_qllm_and_stream_answer_about_documents_longer_than_the_window(tiny_lm):
+    """The whole document is read (nothing truncated) by a model with a 256-token window, and a batch
+    of queries gets the answers it gets one query at a time."""
+    from conftest import long_text
+    from qfocus.config import GenerationConfig, SummarizeConfig
+    from qfocus.strategies import get_strategy
+
+    document = long_text(900)
+    items = [(document, "What was decided about the budget?"), (document[:2000], "Who presented the survey?")]
+    for name in ("qllm", "stream"):
+        config = SummarizeConfig(strategy=name, generation=GenerationConfig(max_new_tokens=6),
+                                 blocks=BlockConfig(n_init=8, n_local=32, block_size=8, topk=2, exec_block=32))
+        strategy = get_strategy(name, config)
+        alone = [strategy.summarize(tiny_lm, d, q) for d, q in items]
+        together = strategy.summarize_batch(tiny_lm, items)
+        assert [s.summary for s in together] == [s.summary for s in alone]
+        assert alone[0].truncated_tokens == 0 and alone[0].prompt_tokens > 4 * tiny_lm.context_window
+        assert alone[0].strategy == name and alone[0].answer_tokens >= 1
+
+
+def test_block_flags_are_one_line_errors():
+    from qfocus.errors import InputError
+
+    for bad in (dict(n_local=0), dict(topk=-1), dict(representatives=9, block_size=8), dict(block_positions="x")):
+        with pytest.raises(InputError):
+            BlockConfig(**bad)

@@ -182,41 +182,95 @@ def generate_with_memory(lm: LoadedModel, memory, input_ids: list[int], query_ma
     callbacks = callbacks or Callbacks()
     ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T): ids are all that grows
     mask = torch.tensor([query_mask], dtype=torch.bool, device=lm.device)
-    first = min(segment, ids.shape[1])
-    context = lm.expert.query(mask[:, :first]) if lm.expert is not None and lm.expert.config.is_hyper else nullcontext()
     total = ids.shape[1]
     on_segment = None
     if callbacks.on_progress is not None:
         on_segment = lambda done: callbacks.on_progress("reading prompt", done, total)  # noqa: E731
+    with torch.inference_mode(), _query_context(lm, mask[:, :min(segment, total)]):
+        logits, state = read(lm.model, memory, ids, mask, segment, on_segment=on_segment)
+
+        def step(token: torch.Tensor) -> torch.Tensor:
+            nonlocal state
+            out, state = read(lm.model, memory, token, None, segment, state)
+            return out[:, -1]
+
+        answers = decode(lm, logits[:, -1], step, config, callbacks, prompt=ids)
+    return answers[0]
+
+
+def generate_with_blocks(lm: LoadedModel, handle, prompts: list[list[int]], query_masks: list[list[bool]],
+                         config: GenerationConfig, callbacks: Callbacks | None = None) -> list[Generated]:
+    """Decode answers to prompts of any length through KV-block attention (`qfocus.blocks`), all
+    rows of the batch at once (right-padded; each row attends on its own, so the answers equal those
+    of one prompt at a time). `callbacks` stream tokens of a single prompt only."""
+    from qfocus.blocks.read import execution_bounds, read
+
+    callbacks = callbacks or Callbacks()
+    width, pad = max(len(p) for p in prompts), lm.tokenizer.pad_token_id or 0
+    ids = torch.tensor([list(p) + [pad] * (width - len(p)) for p in prompts], device=lm.device)  # (B, T)
+    mask = torch.tensor([list(m) + [False] * (width - len(m)) for m in query_masks], device=lm.device)
+    lengths = [len(p) for p in prompts]
+    on_block = None
+    if callbacks.on_progress is not None:
+        on_block = lambda done: callbacks.on_progress("reading prompt", min(done, width), width)  # noqa: E731
+    # the HyperExpert reads the query in the first forward: every row's first execution block
+    first = max(execution_bounds(len(p), max((i + 1 for i, q in enumerate(m) if q), default=0),
+                                 handle.config.exec_block)[1] for p, m in zip(prompts, query_masks))
+    with torch.inference_mode(), _query_context(lm, mask[:, :first]):
+        logits, state = read(lm.model, handle, ids, lengths, mask, on_block=on_block)
+
+        def step(token: torch.Tensor) -> torch.Tensor:
+            nonlocal state
+            out, state = read(lm.model, handle, token, None, None, state)
+            return out
+
+        return decode(lm, logits, step, config, callbacks if len(prompts) == 1 else Callbacks(),
+                      prompt=ids if len(prompts) == 1 else None)
+
+
+def _query_context(lm: LoadedModel, query_mask: torch.Tensor):
+    """The HyperExpert's query context for a recurrent read whose first forward holds the query."""
+    if lm.expert is not None and lm.expert.config.is_hyper:
+        return lm.expert.query(query_mask)
+    return nullcontext()
+
+
+def decode(lm: LoadedModel, logits: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor],
+           config: GenerationConfig, callbacks: Callbacks, prompt: torch.Tensor | None = None) -> list[Generated]:
+    """Our own decode loop for readers that keep no KV cache `generate` could continue: `logits`
+    (B, V) follow the prompt, `step(tokens (B, 1))` returns the next (B, V). transformers' own
+    logits processors (repetition penalty on the answer only, temperature, top-p) and streamer."""
     sampling = config.temperature > 0
-    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(config.repetition_penalty,
-                                                                       prompt_ignore_length=total)])
+    processors = LogitsProcessorList([RepetitionPenaltyLogitsProcessor(config.repetition_penalty)])
     if sampling:
         processors += [TemperatureLogitsWarper(config.temperature), TopPLogitsWarper(config.top_p)]
     generator = torch.Generator(device=lm.device).manual_seed(config.seed) if sampling else None
     streamer = _CallbackStreamer(lm.tokenizer, callbacks.on_token) if callbacks.on_token else None
-    stop = _stop_ids(lm)
-    sequence, new = ids, []
-    with torch.inference_mode(), context:
-        logits, state = read(lm.model, memory, ids, mask, segment, on_segment=on_segment)
+    if streamer is not None:
+        streamer.put(prompt.cpu())  # skipped by the streamer
+    stop, batch = _stop_ids(lm), logits.shape[0]
+    answer = torch.zeros(batch, 0, dtype=torch.long, device=logits.device)  # (B, n): what the penalty sees
+    new, done = [[] for _ in range(batch)], [False] * batch
+    for _ in range(config.max_new_tokens):
+        scores = processors(answer, logits.float())  # (B, V)
+        if sampling:
+            token = torch.multinomial(scores.softmax(-1), 1, generator=generator)  # (B, 1)
+        else:
+            token = scores.argmax(-1, keepdim=True)
+        for row, value in enumerate(token[:, 0].tolist()):
+            if not done[row]:
+                done[row] = value in stop
+                if not done[row]:
+                    new[row].append(value)
+        if all(done):
+            break
+        answer = torch.cat([answer, token], 1)
         if streamer is not None:
-            streamer.put(ids.cpu())  # the prompt: skipped by the streamer
-        for _ in range(config.max_new_tokens):
-            scores = processors(sequence, logits[:, -1].float())  # (1, vocab)
-            if sampling:
-                token = torch.multinomial(scores.softmax(-1), 1, generator=generator)  # (1, 1)
-            else:
-                token = scores.argmax(-1, keepdim=True)
-            if int(token) in stop:
-                break
-            new.append(int(token))
-            sequence = torch.cat([sequence, token], 1)
-            if streamer is not None:
-                streamer.put(token.cpu())
-            logits, state = read(lm.model, memory, token, None, segment, state)
-        if streamer is not None:
-            streamer.end()
-    return Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), len(new))
+            streamer.put(token.cpu())
+        logits = step(token)
+    if streamer is not None:
+        streamer.end()
+    return [Generated(lm.tokenizer.decode(row, skip_special_tokens=True).strip(), len(row)) for row in new]
 
 
 def _stop_ids(lm: LoadedModel) -> set[int]:

@@ -39,37 +39,51 @@ def attach_blocks(model: nn.Module, config: BlockConfig) -> BlockHandle:
     return BlockHandle(model, wrapped.originals, context, config)
 
 
+def execution_bounds(length: int, question_end: int, exec_block: int) -> list[int]:
+    """Where one sequence's execution blocks start and end: the first holds the whole question."""
+    first = max(exec_block, question_end)
+    return [0, *range(first, length, exec_block), length]
+
+
 def read(model: nn.Module, handle: BlockHandle, input_ids: torch.Tensor, lengths: list[int] | None,
          query_mask: torch.Tensor | None, state: BlockState | None = None,
          on_block: Callable[[int], None] | None = None) -> tuple[torch.Tensor, BlockState]:
     """Feed `input_ids` (B, T), right-padded to `lengths`, in execution blocks; returns the logits at
     each row's last real token (B, V) and the new state. `query_mask` (B, T) marks the question;
-    `on_block(tokens_done)` is called after every forward (progress)."""
+    `on_block(tokens_done)` is called after every forward (progress). Each row is cut into its own
+    execution blocks (`execution_bounds`), the i-th of every row read in the i-th forward, so a row's
+    answer does not depend on the other rows of the batch."""
     batch, total = input_ids.shape
     lengths = list(lengths) if lengths is not None else [total] * batch
     state = state or BlockState({}, (0,) * batch)
-    ctx, size = handle.context, handle.config.exec_block
-    first = size if query_mask is None or not bool(query_mask.any()) else max(size, int(query_mask.nonzero()[:, 1].max()) + 1)
-    bounds = [0, *range(first, total, size), total]
+    ctx, device = handle.context, input_ids.device
+    ends_of_question = [0] * batch if query_mask is None else [
+        int(row.nonzero().max()) + 1 if bool(row.any()) else 0 for row in query_mask]
+    bounds = [execution_bounds(n, e, handle.config.exec_block) for n, e in zip(lengths, ends_of_question)]
     last = [None] * batch
-    for start, end in zip(bounds, bounds[1:]):
-        counts = [max(0, min(n, end) - start) for n in lengths]
-        if not any(counts):
-            break
-        ends = sorted({n - 1 - start for n, c in zip(lengths, counts) if c and n <= end})  # rows ending here
-        positions = torch.tensor(state.lengths, device=input_ids.device)[:, None] + torch.arange(end - start, device=input_ids.device)
-        ctx.state, ctx.counts, ctx.rows = state, counts, {}
-        ctx.question = query_mask[:, start:end] if query_mask is not None and start == 0 else None
+    for i in range(max(len(b) for b in bounds) - 1):
+        spans = [(b[i], b[i + 1]) if i + 1 < len(b) else (b[-1], b[-1]) for b in bounds]
+        counts = [end - start for start, end in spans]
+        width = max(counts)
+        chunk = input_ids.new_zeros(batch, width)  # (B, W) right-padded
+        question = None if query_mask is None else query_mask.new_zeros(batch, width)
+        for b, (start, end) in enumerate(spans):
+            chunk[b, : end - start] = input_ids[b, start:end]
+            if question is not None:
+                question[b, : end - start] = query_mask[b, start:end]
+        finishing = [b for b, (start, end) in enumerate(spans) if end > start and end == lengths[b]]
+        keep = sorted({counts[b] - 1 for b in finishing}) or [width - 1]
+        positions = torch.tensor(state.lengths, device=device)[:, None] + torch.arange(width, device=device)  # (B, W)
+        ctx.state, ctx.counts, ctx.rows, ctx.question = state, counts, {}, question
         try:
-            logits = model(input_ids=input_ids[:, start:end], position_ids=positions, use_cache=False,
-                           logits_to_keep=torch.tensor(ends or [end - start - 1], device=input_ids.device)).logits
+            logits = model(input_ids=chunk, position_ids=positions, use_cache=False,
+                           logits_to_keep=torch.tensor(keep, device=device)).logits  # (B, len(keep), V)
         finally:
             ctx.state, ctx.question = None, None
         state = BlockState({**state.layers, **ctx.rows}, tuple(n + c for n, c in zip(state.lengths, counts)))
         ctx.rows = {}
-        for b, (n, c) in enumerate(zip(lengths, counts)):
-            if c and n <= end:
-                last[b] = logits[b, ends.index(n - 1 - start)]
+        for b in finishing:
+            last[b] = logits[b, keep.index(counts[b] - 1)]
         if on_block is not None:
-            on_block(end)
+            on_block(max(end for _, end in spans))
     return torch.stack(last), state
