@@ -230,3 +230,21 @@ def test_block_flags_are_one_line_errors():
     for bad in (dict(n_local=0), dict(topk=-1), dict(representatives=9, block_size=8), dict(block_positions="x")):
         with pytest.raises(InputError):
             BlockConfig(**bad)
+
+
+def test_bench_long_context_measures_qllm_and_stream(capsys, tmp_path, tiny_checkpoint):
+    import json
+
+    from qfocus.cli import main
+
+    out = tmp_path / "lc.json"
+    code = main(["bench", "long-context", "--model", str(tiny_checkpoint), "--lengths", "600", "1240",
+                 "--ways", "qllm", "stream", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    rows = {(r["way"], r["length"]): r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {("qllm", 600), ("qllm", 1240), ("stream", 600), ("stream", 1240)}
+    # 640 tokens apart = 10 blocks of 64: stream keeps the same sinks + window + waiting tokens
+    stream_total = [rows[("stream", n)]["stored_bytes_per_token"] * n for n in (600, 1240)]
+    assert stream_total[0] == pytest.approx(stream_total[1], rel=0.01)
+    qllm_total = [rows[("qllm", n)]["stored_bytes_per_token"] * n for n in (600, 1240)]
+    assert qllm_total[1] > 1.5 * qllm_total[0]  # qllm keeps every block

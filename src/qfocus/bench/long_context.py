@@ -5,6 +5,9 @@ Three ways to read N tokens, each (way, N) in its own process so that peak RSS i
             attention with compressive memory (`qfocus.memory`), segment S
   full      the model's own attention over all N tokens (chunked prefill into a KV cache)
   truncate  the model's own attention over the first `window` tokens only (what `truncate` reads)
+  qllm      the `qllm` strategy's reading: KV blocks (`qfocus.blocks`, default settings: 128 sinks, a
+            256-token window, top-4 of 64-token blocks, execution blocks of 256)
+  stream    the same with top-k 0 (StreamingLLM: sinks + window, nothing stored)
 Random token ids (timing does not depend on the text); logits for the last position only.
 
     qfocus bench long-context --out benchmarks/results/long_context_cpu.json
@@ -21,7 +24,7 @@ from pathlib import Path
 
 from qfocus.bench.process import run_child
 
-WAYS = ("ideal", "full", "truncate")
+WAYS = ("ideal", "full", "truncate", "qllm", "stream")
 LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
@@ -37,7 +40,16 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
     read_tokens = min(length, window) if way == "truncate" else length
     with torch.no_grad():
         start = time.perf_counter()
-        if way == "ideal":
+        if way in ("qllm", "stream"):
+            from qfocus.blocks import attach_blocks, read
+            from qfocus.config import BlockConfig
+
+            handle = attach_blocks(net, BlockConfig(topk=0) if way == "stream" else BlockConfig())
+            query_mask = torch.zeros_like(ids, dtype=torch.bool)
+            query_mask[:, 5:40] = True
+            logits, state = read(net, handle, ids, None, query_mask)
+            stored = state.stored_bytes()
+        elif way == "ideal":
             from qfocus.hyper import HyperConfig, attach
             from qfocus.memory.segments import read
 
@@ -59,6 +71,8 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
         seconds = time.perf_counter() - start
     row = {"way": way, "length": length, "tokens_read": read_tokens, "prefill_s": round(seconds, 3),
            "tokens_per_s": round(read_tokens / seconds, 1)}
+    if way in ("qllm", "stream"):
+        row["stored_bytes_per_token"] = round(stored / length, 1)  # keys, values, representatives, all layers
     if device == "cuda":
         row["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return row
@@ -66,10 +80,10 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
 
 def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, segment: int = 1024,
         window: int = 8192, full_max: int = 16384, device: str = "cpu", plot: Path | None = None,
-        on_row=None) -> dict:
+        on_row=None, ways: tuple[str, ...] = WAYS) -> dict:
     """Measure every (way, length) in its own process; write the JSON report (and a PNG plot)."""
     rows = []
-    for way in WAYS:
+    for way in ways:
         for length in lengths:
             if way == "full" and length > full_max:
                 continue
@@ -93,16 +107,17 @@ def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, s
 
 
 def _ratios(rows: list[dict]) -> dict:
-    """The issue's targets as ratios: memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full."""
+    """Per whole-document reading: peak memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full."""
     by = {(r["way"], r["length"]): r for r in rows}
     ratios = {}
-    mem = lambda n: by.get(("ideal", n))  # noqa: E731
-    if mem(65536) and mem(4096):
-        if "peak_rss_mb" in mem(4096):
-            ratios["ideal_peak_64k_over_4k"] = round(mem(65536)["peak_rss_mb"] / mem(4096)["peak_rss_mb"], 3)
-        ratios["ideal_time_64k_over_8k"] = round(mem(65536)["prefill_s"] / mem(8192)["prefill_s"], 3) if mem(8192) else None
-    if mem(4096) and by.get(("full", 4096)):
-        ratios["ideal_throughput_over_full_at_4k"] = round(mem(4096)["tokens_per_s"] / by[("full", 4096)]["tokens_per_s"], 3)
+    for way in ("ideal", "qllm", "stream"):
+        row = lambda n: by.get((way, n))  # noqa: E731
+        if row(65536) and row(4096) and "peak_rss_mb" in row(4096):
+            ratios[f"{way}_peak_64k_over_4k"] = round(row(65536)["peak_rss_mb"] / row(4096)["peak_rss_mb"], 3)
+        if row(65536) and row(8192):
+            ratios[f"{way}_time_64k_over_8k"] = round(row(65536)["prefill_s"] / row(8192)["prefill_s"], 3)
+        if row(4096) and by.get(("full", 4096)):
+            ratios[f"{way}_throughput_over_full_at_4k"] = round(row(4096)["tokens_per_s"] / by[("full", 4096)]["tokens_per_s"], 3)
     return ratios
 
 

@@ -11,6 +11,7 @@ examples:
   qfocus bench adapters --out adapters.json                      # CPU, batch 4 x 1,024 tokens
   qfocus bench adapters --device cuda --batch 8 --out gpu.json   # on a GPU, bf16
   qfocus bench speed --out speed.json                            # float32 vs bf16 and batched eval
+  qfocus bench passkey --out passkey.json                        # find a planted key in 4K-32K tokens
 """
 
 
@@ -35,10 +36,11 @@ def add_parser(subparsers) -> None:
     adapters.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     adapters.set_defaults(run=run_adapters)
     long = benches.add_parser(
-        "long-context", help="prefill time and peak memory against document length: ideal vs full attention",
+        "long-context", help="prefill time and peak memory against document length: ideal, qllm, stream vs full attention",
         description="Prefill time and peak RSS for documents of 2K to 128K tokens: the ideal strategy's reading "
                     "(HyperExpert + segment-recurrent memory attention), the model's own full attention (up to "
-                    "--full-max) and truncation to --window, each in its own process. Writes JSON and a PNG plot.",
+                    "--full-max), truncation to --window, and qllm's and stream's KV blocks (with the bytes they "
+                    "store per token), each in its own process. Writes JSON and a PNG plot.",
         epilog="examples:\n  qfocus bench long-context --out benchmarks/results/long_context_cpu.json\n"
                "  qfocus bench long-context --lengths 2048 4096 --out quick.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,6 +52,8 @@ def add_parser(subparsers) -> None:
     long.add_argument("--window", type=int, default=8192, help="tokens `truncate` keeps (default: 8192)")
     long.add_argument("--full-max", type=int, default=16384, help="longest document for full attention (default: 16384)")
     long.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
+    long.add_argument("--ways", nargs="+", choices=("ideal", "full", "truncate", "qllm", "stream"), default=None,
+                      help="which readings to measure (default: all five)")
     long.set_defaults(run=run_long_context)
     speed = benches.add_parser(
         "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",
@@ -68,6 +72,25 @@ def add_parser(subparsers) -> None:
     speed.add_argument("--examples", type=int, default=16, help="QMSum validation examples per evaluation (default: 16)")
     speed.add_argument("--batch", type=int, default=8, help="batch size of the batched evaluation (default: 8)")
     speed.set_defaults(run=run_speed)
+    passkey = benches.add_parser(
+        "passkey", help="find a pass key planted at depths 0-100% of 4K-128K tokens of filler, per strategy",
+        description="A five-digit pass key is planted at each --depths share of filler text (the bundled example's "
+                    "sentences, shuffled) of each --lengths tokens, and each strategy is asked for it; an answer "
+                    "counts when it holds the key. Writes JSON (accuracy per strategy and length, every answer) and a "
+                    "heat map PNG.",
+        epilog="examples:\n  qfocus bench passkey --out benchmarks/results/passkey_cpu.json\n"
+               "  qfocus bench passkey --lengths 65536 131072 --depths 0.5 --strategies qllm stream --out long.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    passkey.add_argument("--out", type=Path, required=True, help="where to write the JSON report (the PNG goes beside it)")
+    passkey.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
+    passkey.add_argument("--lengths", type=int, nargs="+", default=None, help="filler lengths in tokens (default: 4096 8192 16384 32768)")
+    passkey.add_argument("--depths", type=float, nargs="+", default=None, help="where the key sits, 0 = start, 1 = end (default: 0 0.25 0.5 0.75 1)")
+    passkey.add_argument("--strategies", nargs="+", default=None, help="strategies to ask (default: truncate retrieve stream qllm infini)")
+    passkey.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default: auto)")
+    passkey.add_argument("--context-window", type=int, default=None,
+                         help="tokens of prompt + answer for truncate and retrieve (default: the model's own)")
+    passkey.set_defaults(run=run_passkey)
 
 
 def run_adapters(args: argparse.Namespace) -> int:
@@ -82,7 +105,7 @@ def run_adapters(args: argparse.Namespace) -> int:
 
 
 def run_long_context(args: argparse.Namespace) -> int:
-    from qfocus.bench.long_context import LENGTHS, run
+    from qfocus.bench.long_context import LENGTHS, WAYS, run
     from qfocus.errors import InputError
 
     lengths = tuple(args.lengths or LENGTHS)
@@ -90,6 +113,7 @@ def run_long_context(args: argparse.Namespace) -> int:
         raise InputError("--lengths, --segment and --window must be positive")
     report = run(args.out, model=args.model, lengths=lengths, segment=args.segment, window=args.window,
                  full_max=args.full_max, device=args.device, plot=args.out.with_suffix(".png"),
+                 ways=tuple(args.ways or WAYS),
                  on_row=lambda row: print(json.dumps(row), flush=True))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
     return 0
@@ -104,4 +128,24 @@ def run_speed(args: argparse.Namespace) -> int:
     report = run(args.out, lengths=tuple(args.lengths), decode_tokens=args.decode_tokens, examples=args.examples,
                  batch=args.batch, on_row=lambda row: print(json.dumps(row), flush=True))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
+    return 0
+
+
+def run_passkey(args: argparse.Namespace) -> int:
+    from qfocus.bench.passkey import DEPTHS, LENGTHS, STRATEGIES, run
+    from qfocus.errors import InputError
+    from qfocus.strategies import STRATEGIES as KNOWN
+
+    lengths, depths = tuple(args.lengths or LENGTHS), tuple(args.depths or DEPTHS)
+    strategies = tuple(args.strategies or STRATEGIES)
+    if min(lengths) < 256:
+        raise InputError("--lengths must be at least 256 tokens")
+    if not all(0 <= d <= 1 for d in depths):
+        raise InputError("--depths are shares of the document: pass values in [0, 1]")
+    unknown = sorted(set(strategies) - set(KNOWN))
+    if unknown:
+        raise InputError(f"unknown strategies {', '.join(unknown)}: use some of {', '.join(sorted(KNOWN))}")
+    report = run(args.out, model=args.model, lengths=lengths, depths=depths, strategies=strategies, dtype=args.dtype,
+                 context_window=args.context_window, plot=args.out.with_suffix(".png"), on_row=lambda row: print(json.dumps(row), flush=True))
+    print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['accuracy']}")
     return 0
