@@ -248,3 +248,56 @@ def test_bench_long_context_measures_qllm_and_stream(capsys, tmp_path, tiny_chec
     assert stream_total[0] == pytest.approx(stream_total[1], rel=0.01)
     qllm_total = [rows[("qllm", n)]["stored_bytes_per_token"] * n for n in (600, 1240)]
     assert qllm_total[1] > 1.5 * qllm_total[0]  # qllm keeps every block
+
+
+def test_think_keep_one_is_the_identity_and_pruning_picks_the_naive_channels():
+    from qfocus.blocks.rows import dense_keys, prune_channels
+
+    generator = torch.Generator().manual_seed(11)
+    keys, scale = torch.randn(2, 6, 8, generator=generator), torch.rand(4, 8, generator=generator)
+    same, channels = prune_channels(keys, scale, groups=2, keep=1.0)
+    assert same is keys and channels is None and dense_keys(same, channels, 8) is keys
+    pruned, channels = prune_channels(keys, scale, groups=2, keep=0.5)
+    for h in range(2):
+        importance = [float(scale[2 * h, c] + scale[2 * h + 1, c]) * float(keys[h, :, c].norm()) for c in range(8)]
+        assert channels[h].tolist() == sorted(sorted(range(8), key=lambda c: -importance[c])[:4])
+        torch.testing.assert_close(pruned[h], keys[h][:, channels[h]])
+    dense = dense_keys(pruned, channels, 8)
+    for h in range(2):
+        dropped = [c for c in range(8) if c not in channels[h].tolist()]
+        assert dense[h][:, dropped].abs().sum() == 0
+        torch.testing.assert_close(dense[h][:, channels[h]], keys[h][:, channels[h]])
+
+
+def test_think_attends_to_pruned_keys_as_zeros_and_stores_less():
+    """After a read with kv_key_keep 0.5, the next execution block attends exactly as it would to
+    full-width blocks whose pruned channels are zero; the block store is smaller."""
+    from dataclasses import replace
+
+    from qfocus.blocks.rows import LayerPlan, Rotation, Row, attend, dense_keys
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding, apply_rotary_pos_emb
+
+    embedding = LlamaRotaryEmbedding(LlamaConfig(hidden_size=64, num_attention_heads=4, max_position_embeddings=64))
+    rotation = Rotation(apply_rotary_pos_emb, lambda p, x: embedding(x, p), 5)
+    full = LayerPlan.of(BlockConfig(n_init=2, n_local=5, block_size=4, topk=3, representatives=2, exec_block=4), None)
+    pruned_plan = replace(full, key_keep=0.5)
+    generator = torch.Generator().manual_seed(12)
+    q, k, v = (torch.randn(h, 40, 16, generator=generator) for h in (4, 2, 2))
+    question = torch.zeros(40, dtype=torch.bool)
+    question[:3] = True
+
+    def run(plan, row, span):
+        rotated = (rotation.at(q[:, span], span), rotation.at(k[:, span], span))
+        return attend(row, plan, q[:, span], k[:, span], v[:, span], rotated, rotation, 0.25, question[span])
+
+    row = Row.empty(2, 4, 16, 16, k)
+    for start in range(0, 36, 4):
+        _, row = run(pruned_plan, row, torch.arange(start, start + 4))
+    assert all(c is not None and c.shape == (2, 8) for c in row.block_channels)
+    as_zeros = replace(row, block_keys=tuple(dense_keys(b, c, 16) for b, c in zip(row.block_keys, row.block_channels)),
+                       block_channels=(None,) * len(row.block_keys))
+    out, _ = run(pruned_plan, row, torch.arange(36, 40))
+    expected, _ = run(full, as_zeros, torch.arange(36, 40))
+    torch.testing.assert_close(out, expected)
+    assert row.stored_bytes() < as_zeros.stored_bytes()

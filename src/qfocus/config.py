@@ -88,6 +88,7 @@ class BlockConfig:
     question_weight: float = field(default=4.0, metadata={"help": "qllm: w in block score = K_repr·q_current + w·K_repr·q_question (Q-LLM: 4 for Llama-3, 1 for Mistral)."})
     exec_block: int = field(default=256, metadata={"help": "qllm, stream: prompt tokens read per forward; they share one block selection."})
     block_positions: str = field(default="window", metadata={"help": "qllm: window (InfLLM's: keys beyond the local window sit at distance n_local) or original (their document positions)."})
+    kv_key_keep: float = field(default=1.0, metadata={"help": "qllm: ThinK: share of key channels each stored block keeps per head, chosen by the question's queries (1: all)."})
 
     def __post_init__(self) -> None:
         for name in ("n_local", "block_size", "representatives", "exec_block"):
@@ -101,6 +102,8 @@ class BlockConfig:
                              "pass at most --block-size")
         if self.question_weight < 0:
             raise InputError(f"question_weight is {self.question_weight}: pass 0 (Q-LLM off: InfLLM) or a positive weight")
+        if not 0 < self.kv_key_keep <= 1:
+            raise InputError(f"kv_key_keep is {self.kv_key_keep}: pass a share of key channels in (0, 1], such as 0.6")
         if self.block_positions not in BLOCK_POSITIONS:
             raise InputError(f"block_positions is '{self.block_positions}': use one of {', '.join(BLOCK_POSITIONS)}")
 

@@ -22,7 +22,10 @@ representative keys). Retrieval scores a block by (eq. Q-LLM §3)
 
 with q̄(chunk) the mean query of the execution block and q̄(question) the mean query of the
 question's tokens, both rotated at position n_local; the k best blocks are attended in document
-order. Layers with a sliding window of their own (Gemma 3's local layers) keep only that window,
+order. ThinK (`kv_key_keep` < 1): a stored block keeps only that share of its key channels per KV
+head, those with the largest |q_c|·‖K_c‖ where q_c is the question's root-mean-square query on
+channel c (the current queries' before the question is read); the attention reads the pruned keys
+as zeros there. Layers with a sliding window of their own (Gemma 3's local layers) keep only that window,
 as the model does. With top-k 0 (StreamingLLM) nothing is stored: sinks + window, constant memory.
 """
 
@@ -48,13 +51,14 @@ class LayerPlan:
     question_weight: float
     far: bool  # whether keys beyond the local window are attended at all
     original_positions: bool
+    key_keep: float = 1.0  # ThinK: share of key channels a stored block keeps
 
     @classmethod
     def of(cls, config: BlockConfig, sliding_window: int | None) -> "LayerPlan":
         if sliding_window is not None:  # attend exactly the model's own window
             return cls(0, sliding_window, config.block_size, 0, 1, 0.0, False, False)
         return cls(config.n_init, config.n_local, config.block_size, config.topk, config.representatives,
-                   config.question_weight, True, config.block_positions == "original")
+                   config.question_weight, True, config.block_positions == "original", config.kv_key_keep)
 
 
 @dataclass(frozen=True)
@@ -84,23 +88,26 @@ class Row:
     values: torch.Tensor  # (H, R, e)
     positions: torch.Tensor  # (R,) long
     received: torch.Tensor  # (Hq, R) float32: local attention each key received (picks representatives)
-    block_keys: tuple[torch.Tensor, ...]  # stored blocks, each (H, B, d) before RoPE
+    block_keys: tuple[torch.Tensor, ...]  # stored blocks, each (H, B, d) before RoPE, or (H, B, d') after ThinK
+    block_channels: tuple[torch.Tensor | None, ...]  # each block's kept key channels (H, d'), None: all
     block_values: tuple[torch.Tensor, ...]  # each (H, B, e)
     block_starts: tuple[int, ...]  # each block's first position
     representative: torch.Tensor  # (N, Hq, d)
     question: torch.Tensor | None  # (Hq, d) the question's mean query, rotated at n_local
+    channel_scale: torch.Tensor | None  # (Hq, d) the question's root-mean-square query per channel (ThinK)
     length: int  # tokens read
 
     @classmethod
     def empty(cls, heads: int, query_heads: int, dim: int, value_dim: int, like: torch.Tensor) -> "Row":
         new = lambda *shape, dtype=like.dtype: torch.zeros(shape, dtype=dtype, device=like.device)  # noqa: E731
         return cls(new(heads, 0, dim), new(heads, 0, dim), new(heads, 0, value_dim),
-                   new(0, dtype=torch.long), new(query_heads, 0, dtype=torch.float32), (), (), (),
-                   new(0, query_heads, dim), None, 0)
+                   new(0, dtype=torch.long), new(query_heads, 0, dtype=torch.float32), (), (), (), (),
+                   new(0, query_heads, dim), None, None, 0)
 
     def stored_bytes(self) -> int:
         """Bytes of keys, values and representatives this row holds."""
-        tensors = [self.keys, self.rotated, self.values, self.representative, *self.block_keys, *self.block_values]
+        tensors = [self.keys, self.rotated, self.values, self.representative, *self.block_keys, *self.block_values,
+                   *(c for c in self.block_channels if c is not None)]
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -128,7 +135,8 @@ def attend(row: Row, plan: LayerPlan, q: torch.Tensor, k: torch.Tensor, v: torch
     q_rot, k_rot = rotated
     q_far = rotation.far(q)  # (Hq, c, d): the query at position n_local
     if question_mask is not None and row.question is None and bool(question_mask.any()):
-        row = replace(row, question=q_far[:, question_mask].mean(1))  # (Hq, d)
+        asked = q_far[:, question_mask].float()  # (Hq, n, d)
+        row = replace(row, question=asked.mean(1).to(q.dtype), channel_scale=asked.square().mean(1).sqrt())  # (Hq, d)
     chosen = select_blocks(row.representative, q_far.mean(1), row.question, plan.question_weight, plan.topk) if plan.far else []
 
     keys, rot_keys = torch.cat([row.keys, k], 1), torch.cat([row.rotated, k_rot], 1)  # (H, R + c, d)
@@ -147,7 +155,7 @@ def attend(row: Row, plan: LayerPlan, q: torch.Tensor, k: torch.Tensor, v: torch
         logits = logits.masked_fill(~local, float("-inf"))
     block_values = None
     if chosen:
-        block_keys = torch.cat([row.block_keys[m] for m in chosen], 1)  # (H, kB, d)
+        block_keys = torch.cat([dense_keys(row.block_keys[m], row.block_channels[m], k.shape[-1]) for m in chosen], 1)  # (H, kB, d)
         block_values = torch.cat([row.block_values[m] for m in chosen], 1)  # (H, kB, e)
         if plan.original_positions:
             starts = torch.tensor([row.block_starts[m] for m in chosen], device=k.device)
@@ -166,12 +174,14 @@ def attend(row: Row, plan: LayerPlan, q: torch.Tensor, k: torch.Tensor, v: torch
     received = received + (weights[:, :, -positions.shape[0]:] * local).sum(1)  # (Hq, R + c)
     row = replace(row, keys=keys, rotated=rot_keys, values=values, positions=positions, received=received,
                   length=row.length + c)
-    return out.transpose(0, 1), store_blocks(row, plan, groups)
+    scale = row.channel_scale if row.channel_scale is not None else q_far.float().square().mean(1).sqrt()  # (Hq, d)
+    return out.transpose(0, 1), store_blocks(row, plan, groups, scale)
 
 
-def store_blocks(row: Row, plan: LayerPlan, groups: int) -> Row:
+def store_blocks(row: Row, plan: LayerPlan, groups: int, scale: torch.Tensor | None = None) -> Row:
     """Move every block whose tokens are all n_local behind the next token out of the kept keys
-    (into the block store, or dropped when nothing is ever retrieved)."""
+    (into the block store, or dropped when nothing is ever retrieved); `scale` (Hq, d) is the
+    per-channel query size ThinK prunes key channels by."""
     sinks = min(row.length, plan.n_init)
     if row.positions.shape[0] == sinks:
         return row
@@ -194,8 +204,33 @@ def store_blocks(row: Row, plan: LayerPlan, groups: int) -> Row:
         expanded = keys.repeat_interleave(groups, 0)  # (Hq, n, B, d)
         chosen = expanded.gather(2, best[..., None].expand(-1, -1, -1, keys.shape[-1]))  # (Hq, n, r, d)
         representative = chosen.mean(2).transpose(0, 1)  # (n, Hq, d)
+        pruned = [prune_channels(block, scale, groups, plan.key_keep) for block in keys.unbind(1)]
         update.update(
-            block_keys=row.block_keys + tuple(keys.unbind(1)), block_values=row.block_values + tuple(values.unbind(1)),
+            block_keys=row.block_keys + tuple(p[0] for p in pruned), block_channels=row.block_channels + tuple(p[1] for p in pruned),
+            block_values=row.block_values + tuple(values.unbind(1)),
             block_starts=row.block_starts + tuple(first + i * plan.block_size for i in range(blocks)),
             representative=torch.cat([row.representative, representative], 0))
     return replace(row, **update)
+
+
+def prune_channels(keys: torch.Tensor, scale: torch.Tensor | None, groups: int,
+                   keep: float) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """ThinK: the key channels of one block (H, B, d) each KV head keeps, by |q_c|·‖K_c‖ with |q_c|
+    summed over the head's query group (`scale` (Hq, d)): (H, B, d') and their indices (H, d');
+    all channels (and None) at keep 1."""
+    dim = keys.shape[-1]
+    kept = max(1, round(keep * dim))
+    if kept >= dim or scale is None:
+        return keys, None
+    query = scale.unflatten(0, (keys.shape[0], groups)).sum(1)  # (H, d)
+    importance = query * keys.float().norm(dim=1)  # (H, d)
+    channels = importance.topk(kept, -1).indices.sort(-1).values  # (H, d')
+    return keys.gather(2, channels[:, None, :].expand(-1, keys.shape[1], -1)).contiguous(), channels
+
+
+def dense_keys(keys: torch.Tensor, channels: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """A stored block's keys (H, B, d') back at full width (H, B, d), zeros in pruned channels."""
+    if channels is None:
+        return keys
+    out = keys.new_zeros(keys.shape[0], keys.shape[1], dim)
+    return out.scatter(2, channels[:, None, :].expand(-1, keys.shape[1], -1), keys)
