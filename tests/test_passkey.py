@@ -43,3 +43,20 @@ def test_bad_flags_are_one_line_errors(capsys):
     assert "--depths" in capsys.readouterr().err
     assert main(["bench", "passkey", "--out", "x.json", "--strategies", "nope"]) != 0
     assert "unknown strategies" in capsys.readouterr().err
+
+
+def test_bench_passkey_end_to_end_on_a_tiny_model(capsys, tmp_path, tiny_checkpoint):
+    import json
+
+    from qfocus.cli import main
+
+    out = tmp_path / "pk.json"
+    code = main(["bench", "passkey", "--model", str(tiny_checkpoint), "--lengths", "300", "--depths", "0", "1",
+                 "--strategies", "truncate", "stream", "--context-window", "256", "--dtype", "float32", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads(out.read_text())
+    assert [(r["strategy"], r["depth"]) for r in report["rows"]] == [("truncate", 0.0), ("truncate", 1.0),
+                                                                    ("stream", 0.0), ("stream", 1.0)]
+    assert report["rows"][0]["truncated_tokens"] > 0 and report["rows"][2]["truncated_tokens"] == 0
+    assert set(report["accuracy"]) == {"truncate", "stream"} and report["dtype"] == "float32"
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"

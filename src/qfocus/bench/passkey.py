@@ -82,18 +82,23 @@ def run(out: Path, model: str = "smollm2", lengths=LENGTHS, depths=DEPTHS, strat
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)
-    report = {
-        "benchmark": "passkey", "model": model, "dtype": str(lm.dtype).removeprefix("torch."),
-        "context_window": context_window or lm.context_window, "question": QUESTION, "lengths": list(lengths), "depths": list(depths),
-        "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
-        "accuracy": {name: {str(n): _accuracy(rows, name, n) for n in lengths} for name in strategies},
-        "rows": rows,
-    }
+    dtype_name = str(next(lm.model.parameters()).dtype).removeprefix("torch.")
+    report = make_report(rows, model, dtype_name, context_window or lm.context_window, lengths, depths, strategies)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     if plot is not None:
         heat_map(report, plot)
     return report
+
+
+def make_report(rows: list[dict], model: str, dtype: str, context_window: int, lengths, depths, strategies) -> dict:
+    return {
+        "benchmark": "passkey", "model": model, "dtype": dtype, "context_window": context_window, "question": QUESTION,
+        "lengths": list(lengths), "depths": list(depths),
+        "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
+        "accuracy": {name: {str(n): _accuracy(rows, name, n) for n in lengths} for name in strategies},
+        "rows": rows,
+    }
 
 
 def _accuracy(rows: list[dict], strategy: str, length: int) -> float:
