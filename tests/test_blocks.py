@@ -301,3 +301,47 @@ def test_think_attends_to_pruned_keys_as_zeros_and_stores_less():
     expected, _ = run(full, as_zeros, torch.arange(36, 40))
     torch.testing.assert_close(out, expected)
     assert row.stored_bytes() < as_zeros.stored_bytes()
+
+
+def test_qllm_with_a_hyperexpert_equals_the_naive_loop_when_everything_is_local(tiny_lm):
+    """The HyperExpert's query context reaches the block read: with every token local, qllm decoding
+    (adapter + answer-only repetition penalty) = a full forward at every step."""
+    from qfocus.config import GenerationConfig, SummarizeConfig
+    from qfocus.hyper import HyperConfig, attach
+    from qfocus.strategies import get_strategy
+    from test_memory_strategies import prompt_of, shake
+    from test_strategies import QUERY, naive_greedy
+
+    expert = attach(tiny_lm.model, HyperConfig(method="ideal-lora", dropout=0.0))
+    shake(expert)
+    prompt = prompt_of(tiny_lm, 40)
+    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, tiny_lm.tokenizer.eos_token_id, expert,
+                            prompt.query_mask)
+    tiny_lm.expert = expert
+    try:
+        config = SummarizeConfig(strategy="qllm", generation=GenerationConfig(max_new_tokens=12, repetition_penalty=1.3),
+                                 blocks=BlockConfig(n_init=4, n_local=256, block_size=8, exec_block=16))
+        from conftest import long_text
+
+        ours = get_strategy("qllm", config).summarize(tiny_lm, long_text(40), QUERY)
+    finally:
+        tiny_lm.expert = None
+        expert.detach()
+    assert ours.summary == tiny_lm.tokenizer.decode(expected, skip_special_tokens=True).strip()
+
+
+def test_block_strategies_refuse_memory_and_prompt_adapters(tiny_lm):
+    from conftest import long_text
+    from qfocus.errors import InputError
+    from qfocus.hyper import HyperConfig, attach
+    from qfocus.strategies import get_strategy
+
+    for method, memory, message in (("none", True, "trained with --memory"), ("prompt", False, "adaption-prompt")):
+        expert = attach(tiny_lm.model, HyperConfig(method=method, memory=memory))
+        tiny_lm.expert = expert
+        try:
+            with pytest.raises(InputError, match=message):
+                get_strategy("qllm").summarize(tiny_lm, long_text(50), "What?")
+        finally:
+            tiny_lm.expert = None
+            expert.detach()
