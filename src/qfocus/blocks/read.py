@@ -63,27 +63,49 @@ def read(model: nn.Module, handle: BlockHandle, input_ids: torch.Tensor, lengths
     last = [None] * batch
     for i in range(max(len(b) for b in bounds) - 1):
         spans = [(b[i], b[i + 1]) if i + 1 < len(b) else (b[-1], b[-1]) for b in bounds]
-        counts = [end - start for start, end in spans]
+        active = [b for b, (start, end) in enumerate(spans) if end > start]  # rows done reading sit this one out
+        counts = [spans[b][1] - spans[b][0] for b in active]
         width = max(counts)
-        chunk = input_ids.new_zeros(batch, width)  # (B, W) right-padded
-        question = None if query_mask is None else query_mask.new_zeros(batch, width)
-        for b, (start, end) in enumerate(spans):
-            chunk[b, : end - start] = input_ids[b, start:end]
+        chunk = input_ids.new_zeros(len(active), width)  # (A, W) right-padded
+        question = None if query_mask is None else query_mask.new_zeros(len(active), width)
+        for a, b in enumerate(active):
+            start, end = spans[b]
+            chunk[a, : end - start] = input_ids[b, start:end]
             if question is not None:
-                question[b, : end - start] = query_mask[b, start:end]
-        finishing = [b for b, (start, end) in enumerate(spans) if end > start and end == lengths[b]]
-        keep = sorted({counts[b] - 1 for b in finishing}) or [width - 1]
-        positions = torch.tensor(state.lengths, device=device)[:, None] + torch.arange(width, device=device)  # (B, W)
-        ctx.state, ctx.counts, ctx.rows, ctx.question = state, counts, {}, question
+                question[a, : end - start] = query_mask[b, start:end]
+        finishing = [a for a, b in enumerate(active) if spans[b][1] == lengths[b]]
+        keep = sorted({counts[a] - 1 for a in finishing}) or [width - 1]
+        positions = torch.tensor([state.lengths[b] for b in active], device=device)[:, None] + torch.arange(width, device=device)
+        ctx.state, ctx.counts, ctx.rows, ctx.question = _rows_of(state, active), counts, {}, question
         try:
             logits = model(input_ids=chunk, position_ids=positions, use_cache=False,
-                           logits_to_keep=torch.tensor(keep, device=device)).logits  # (B, len(keep), V)
+                           logits_to_keep=torch.tensor(keep, device=device)).logits  # (A, len(keep), V)
         finally:
             ctx.state, ctx.question = None, None
-        state = BlockState({**state.layers, **ctx.rows}, tuple(n + c for n, c in zip(state.lengths, counts)))
+        state = _merge(state, active, ctx.rows, counts)
         ctx.rows = {}
-        for b in finishing:
-            last[b] = logits[b, keep.index(counts[b] - 1)]
+        for a in finishing:
+            last[active[a]] = logits[a, keep.index(counts[a] - 1)]
         if on_block is not None:
             on_block(max(end for _, end in spans))
     return torch.stack(last), state
+
+
+def _rows_of(state: BlockState, rows: list[int]) -> BlockState:
+    """The state of some rows of the batch only."""
+    return BlockState({layer: tuple(r[b] for b in rows) for layer, r in state.layers.items()},
+                      tuple(state.lengths[b] for b in rows))
+
+
+def _merge(state: BlockState, rows: list[int], new: dict, counts: list[int]) -> BlockState:
+    """`state` with rows `rows` replaced by the layers' `new` rows, their lengths advanced by `counts`."""
+    layers = {}
+    for layer, updated in new.items():
+        merged = list(state.layers.get(layer, (None,) * len(state.lengths)))
+        for a, b in enumerate(rows):
+            merged[b] = updated[a]
+        layers[layer] = tuple(merged)
+    lengths = list(state.lengths)
+    for a, b in enumerate(rows):
+        lengths[b] += counts[a]
+    return BlockState({**state.layers, **layers}, tuple(lengths))
