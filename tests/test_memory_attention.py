@@ -87,7 +87,7 @@ def test_bench_long_context_writes_rows_and_plot(capsys, tmp_path, tiny_checkpoi
 
     out = tmp_path / "lc.json"
     code = main(["bench", "long-context", "--model", str(tiny_checkpoint), "--lengths", "64", "128", "--segment", "32",
-                 "--window", "64", "--full-max", "64", "--out", str(out)])
+                 "--window", "64", "--full-max", "64", "--ways", "ideal", "full", "truncate", "--out", str(out)])
     _, err = capsys.readouterr()
     assert code == 0, err
     rows = json.loads(out.read_text())["rows"]
