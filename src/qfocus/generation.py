@@ -203,7 +203,7 @@ def generate_with_blocks(lm: LoadedModel, handle, prompts: list[list[int]], quer
     """Decode answers to prompts of any length through KV-block attention (`qfocus.blocks`), all
     rows of the batch at once (right-padded; each row attends on its own, so the answers equal those
     of one prompt at a time). `callbacks` stream tokens of a single prompt only."""
-    from qfocus.blocks.read import execution_bounds, read
+    from qfocus.blocks.read import execution_bounds, question_ends, read
 
     callbacks = callbacks or Callbacks()
     width, pad = max(len(p) for p in prompts), lm.tokenizer.pad_token_id or 0
@@ -214,8 +214,8 @@ def generate_with_blocks(lm: LoadedModel, handle, prompts: list[list[int]], quer
     if callbacks.on_progress is not None:
         on_block = lambda done: callbacks.on_progress("reading prompt", min(done, width), width)  # noqa: E731
     # the HyperExpert reads the query in the first forward: every row's first execution block
-    first = max(execution_bounds(len(p), max((i + 1 for i, q in enumerate(m) if q), default=0),
-                                 handle.config.exec_block)[1] for p, m in zip(prompts, query_masks))
+    first = max(execution_bounds(n, end, handle.config.exec_block)[1]
+                for n, end in zip(lengths, question_ends(mask, len(prompts))))
     with torch.inference_mode(), _query_context(lm, mask[:, :first]):
         logits, state = read(lm.model, handle, ids, lengths, mask, on_block=on_block)
 

@@ -45,6 +45,13 @@ def execution_bounds(length: int, question_end: int, exec_block: int) -> list[in
     return [0, *range(first, length, exec_block), length]
 
 
+def question_ends(query_mask: torch.Tensor | None, batch: int) -> list[int]:
+    """Per row, the position after its last question token (0 without one)."""
+    if query_mask is None:
+        return [0] * batch
+    return [int(row.nonzero().max()) + 1 if bool(row.any()) else 0 for row in query_mask]
+
+
 def read(model: nn.Module, handle: BlockHandle, input_ids: torch.Tensor, lengths: list[int] | None,
          query_mask: torch.Tensor | None, state: BlockState | None = None,
          on_block: Callable[[int], None] | None = None) -> tuple[torch.Tensor, BlockState]:
@@ -57,9 +64,7 @@ def read(model: nn.Module, handle: BlockHandle, input_ids: torch.Tensor, lengths
     lengths = list(lengths) if lengths is not None else [total] * batch
     state = state or BlockState({}, (0,) * batch)
     ctx, device = handle.context, input_ids.device
-    ends_of_question = [0] * batch if query_mask is None else [
-        int(row.nonzero().max()) + 1 if bool(row.any()) else 0 for row in query_mask]
-    bounds = [execution_bounds(n, e, handle.config.exec_block) for n, e in zip(lengths, ends_of_question)]
+    bounds = [execution_bounds(n, e, handle.config.exec_block) for n, e in zip(lengths, question_ends(query_mask, batch))]
     last = [None] * batch
     for i in range(max(len(b) for b in bounds) - 1):
         spans = [(b[i], b[i + 1]) if i + 1 < len(b) else (b[-1], b[-1]) for b in bounds]
