@@ -114,6 +114,49 @@ class BlockConfig:
         return self.n_init + self.n_local + self.topk * self.block_size + self.block_size + self.exec_block
 
 
+LIFT_ADAPTERS = ("lora", "gated")
+LIFT_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+
+
+@dataclass
+class LiftConfig:
+    """How `lift` fine-tunes the document into the model before answering (DESIGN §10)."""
+
+    lift_adapter: str = field(default="lora", metadata={"help": "lift: lora (low-rank updates of --lift-targets) or gated (Gated Memory: per-head memory MLP and gate in every attention layer)."})
+    lift_rank: int = field(default=8, metadata={"help": "lift, lora: rank r of each update."})
+    lift_alpha: float = field(default=16.0, metadata={"help": "lift, lora: the update is scaled by alpha / rank."})
+    lift_targets: tuple[str, ...] = field(default=LIFT_TARGETS, metadata={"help": "lift, lora: adapted projections among q k v o gate up down."})
+    lift_lr: float = field(default=1e-3, metadata={"help": "lift: learning rate (constant; Adam betas 0.9/0.98, weight decay 1e-4, as the reference)."})
+    lift_epochs: int = field(default=3, metadata={"help": "lift: passes over the document's training samples."})
+    lift_steps: int | None = field(default=None, metadata={"help": "lift: stop after this many steps (one sample each); default: all epochs."})
+    lift_seconds: float | None = field(default=None, metadata={"help": "lift: stop adapting after this many seconds (a wall-time budget, to compare strategies at equal time)."})
+    lift_segment: int | None = field(default=None, metadata={"help": "lift: tokens per training segment; default: a quarter of the window (reference: 2,048 for 8K)."})
+    lift_stride: float = field(default=0.375, metadata={"help": "lift: a new segment starts every stride × segment tokens (reference: 3/8)."})
+    lift_context: bool = field(default=True, metadata={"help": "lift: contextualised training: each segment follows random head/tail context (half the window) and a 'recite' instruction; loss on the segment only."})
+    lift_seed: int = field(default=0, metadata={"help": "lift: seed of the adapter's initialisation and of the sample order and contexts."})
+
+    def __post_init__(self) -> None:
+        if self.lift_adapter not in LIFT_ADAPTERS:
+            raise InputError(f"lift_adapter is '{self.lift_adapter}': use one of {', '.join(LIFT_ADAPTERS)}")
+        self.lift_targets = tuple(self.lift_targets)
+        bad = sorted(set(self.lift_targets) - set(LIFT_TARGETS))
+        if bad or not self.lift_targets:
+            raise InputError(f"lift_targets {bad or '()'} are not known: use some of {', '.join(LIFT_TARGETS)}")
+        for name in ("lift_rank", "lift_epochs"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        if self.lift_lr <= 0:
+            raise InputError(f"lift_lr is {self.lift_lr}: pass a positive learning rate such as 1e-3")
+        if self.lift_steps is not None and self.lift_steps < 1:
+            raise InputError(f"lift_steps is {self.lift_steps}: pass a positive number of steps, or leave it unset")
+        if self.lift_seconds is not None and self.lift_seconds <= 0:
+            raise InputError(f"lift_seconds is {self.lift_seconds}: pass a positive number of seconds, or leave it unset")
+        if self.lift_segment is not None and self.lift_segment < 16:
+            raise InputError(f"lift_segment is {self.lift_segment}: pass at least 16 tokens, or leave it unset")
+        if not 0 < self.lift_stride <= 1:
+            raise InputError(f"lift_stride is {self.lift_stride}: pass a share of the segment in (0, 1], such as 0.375")
+
+
 @dataclass
 class SummarizeConfig:
     """What `qfocus summarize` does: which model, which strategy, how much fits."""
@@ -147,6 +190,7 @@ class SummarizeConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     blocks: BlockConfig = field(default_factory=BlockConfig)
+    lift: LiftConfig = field(default_factory=LiftConfig)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:

@@ -37,6 +37,7 @@ class Callbacks:
 
     on_token: Callable[[str], None] | None = None  # a piece of answer text as soon as it is final
     on_progress: Callable[[str, int, int], None] | None = None  # (stage, done, total)
+    on_step: Callable[[int, int, float], None] | None = None  # training at question time (lift): (step, steps, loss)
 
 
 @dataclass

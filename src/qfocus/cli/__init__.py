@@ -24,6 +24,8 @@ examples:
   qfocus compare --data qmsum --strategies truncate,retrieve,mapreduce --limit 60 --context-window 2048 --out runs/cmp
   qfocus report runs/covidet-zero-shot runs/covidet-ideal-eval --plot covidet.png
   qfocus bench adapters --out adapters.json
+  qfocus summarize meeting.md -q "..." --strategy lift   # fine-tunes on the document; cached
+  qfocus cache list                                      # converted models and lift adaptations
 
 exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
 """
@@ -37,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, compare, evaluate, report, summarize, train
+    from qfocus.cli import bench, cache, compare, evaluate, report, summarize, train
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_parser(subparsers)
     report.add_parser(subparsers)
     bench.add_parser(subparsers)
+    cache.add_parser(subparsers)
     return parser
 
 

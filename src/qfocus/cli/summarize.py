@@ -24,6 +24,10 @@ strategies:
   ideal      IDEAL: HyperExpert + query-focused memory; reads the WHOLE document in segments of
              --segment tokens in constant memory (needs --adapter trained with `qfocus train --memory`)
   infini     the memory alone: an --adapter's trained gates (`--method none --memory`), else untrained
+  qllm       Q-LLM: the whole document through sinks + local window + the KV blocks the query picks
+  stream     StreamingLLM: sinks + local window only, constant memory
+  lift       LIFT: fine-tune an adapter (--lift-adapter lora|gated) on the document, then answer from its
+             head and tail; the weights are cached per document (`qfocus cache list|clear`)
 """
 
 EXAMPLES = """\
@@ -36,6 +40,7 @@ examples:
   qfocus summarize meeting.md -q "What was decided about the budget?" --strategy retrieve --json
   qfocus summarize meeting.md -q "..." --strategy retrieve --scorer bm25 --coverage 0.5 --mugi
   qfocus summarize year.md -q "..." --strategy ideal --adapter runs/qmsum-ideal-lora-memory  # any length
+  qfocus summarize meeting.md -q "..." --strategy lift --lift-seconds 120   # a second query reuses the weights
   qfocus summarize notes.md -q "..." --config summarize.yaml   # same keys as the flags
 """
 
@@ -84,7 +89,7 @@ class _PromptProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("tokens"),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
             TimeRemainingColumn(), console=Console(stderr=True), transient=True,
         )
         self._progress.start()
@@ -94,10 +99,14 @@ class _PromptProgress:
     def __exit__(self, *exc) -> None:
         self._progress.stop()
 
-    def on_progress(self, stage: str, done: int, total: int) -> None:
+    def on_progress(self, stage: str, done: int, total: int, unit: str = "tokens") -> None:
         if stage not in self._tasks:
-            self._tasks[stage] = self._progress.add_task(stage, total=total)
-        self._progress.update(self._tasks[stage], completed=done, total=total)
+            self._tasks[stage] = self._progress.add_task(stage, total=total, unit=unit)
+        self._progress.update(self._tasks[stage], completed=done, total=total, unit=unit)
+
+    def on_step(self, done: int, total: int, loss: float) -> None:
+        """lift: one training step on the document."""
+        self.on_progress("adapting to the document", done, total, f"steps, loss {loss:.3f}")
 
     def on_token(self, text: str) -> None:
         if self._progress.live.is_started:
@@ -108,4 +117,5 @@ class _PromptProgress:
     def callbacks(self, stream: bool):
         from qfocus.generation import Callbacks
 
-        return Callbacks(on_token=self.on_token if stream else None, on_progress=self.on_progress)
+        return Callbacks(on_token=self.on_token if stream else None, on_progress=self.on_progress,
+                         on_step=self.on_step)

@@ -18,7 +18,7 @@ from pathlib import Path
 from qfocus.config import SummarizeConfig
 from qfocus.errors import InputError
 
-PICKS = ("spread", "first")
+PICKS = ("spread", "first", "documents")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class EvalConfig:
         default=None, metadata={"help": "Any file in the dataset's format, instead of the split's file in --data-dir."}
     )
     limit: int | None = field(default=None, metadata={"help": "Evaluate N examples spread over the split (see --pick); default: all."})
-    pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split) or first (the first N)."})
+    pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split), first (the first N), or documents (every query of N documents spread over the split: lift adapts once per document)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for predictions.jsonl and metrics.json."})
     batch_size: int = field(default=8, metadata={"help": "Examples answered in one batched generate call (truncate, full, retrieve; greedy; float32 on a CPU: the answers equal one at a time); 1 decodes one at a time."})
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
@@ -53,6 +53,11 @@ def load_examples(config: EvalConfig) -> list:
     from qfocus.data import load_dataset, spread
 
     examples = load_dataset(config.data, config.split, config.data_dir, config.data_file)
+    if config.pick == "documents":
+        groups: dict[str, list] = {}
+        for example in examples:
+            groups.setdefault(example.document, []).append(example)
+        return [example for group in spread(list(groups.values()), config.limit) for example in group]
     return spread(examples, config.limit) if config.pick == "spread" else examples[: config.limit]
 
 
@@ -103,6 +108,8 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
                 row = {"id": example.id, "query": example.query, "prediction": summary.summary,
                        "references": list(example.references), "prompt_tokens": summary.prompt_tokens,
                        "model_calls": summary.model_calls, "seconds": summary.seconds, "scores": scores}
+                if summary.training is not None:  # lift: steps, losses, whether the adaptation was cached
+                    row["training"] = summary.training
                 predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
                 rows.append(row)
             predictions.flush()

@@ -22,17 +22,21 @@ class LoRALinear(nn.Module):
         self.base_layer = base
         self.rank, self.scale, self.slot = rank, alpha / rank, slot
         self.dropout = nn.Dropout(dropout)
-        device = base.weight.device
-        self.qf_lora_B = nn.Parameter(torch.zeros(rank, base.out_features, device=device))
+        linear = base
+        while not isinstance(linear, nn.Linear):  # another adapter's wrapper (LIFT over a HyperExpert)
+            linear = linear.base_layer
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        device = linear.weight.device
+        self.qf_lora_B = nn.Parameter(torch.zeros(rank, linear.out_features, device=device))
         self.qf_lora_A = None
         if slot is None:
-            self.qf_lora_A = nn.Parameter(torch.empty(base.in_features, rank, device=device))
+            self.qf_lora_A = nn.Parameter(torch.empty(linear.in_features, rank, device=device))
             nn.init.kaiming_uniform_(self.qf_lora_A.T, a=math.sqrt(5))  # nn.Linear's init, fan-in d_in
 
     @property
     def head_size(self) -> int:
         """Size of the generated A for one example: d_in · r."""
-        return self.base_layer.in_features * self.rank
+        return self.in_features * self.rank
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.base_layer(x)

@@ -7,7 +7,8 @@ HyperExpert's adaption prompts) asks this module for:
 - the projections before RoPE, with the q/k norms of Qwen3 and Gemma 3 (`project`);
 - the family's own rotary function and rotary embedding at any position (`rotate`, `rotary_at`);
 - the attention function registered for the model (`attention_function`: eager, SDPA, flash);
-- the layer's sliding window, if it has one (`sliding_window`).
+- the layer's sliding window, if it has one (`sliding_window`);
+- the attention forward up to the output projection (`attention_heads`).
 
 transformers' attention forwards take hidden states and return `(o_proj(out), weights)`; their
 pluggable attention functions receive queries and keys after RoPE. A wrapper that needs keys
@@ -92,6 +93,25 @@ def project(attn: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.
     if hasattr(attn, "q_norm"):  # Qwen3, Gemma 3
         q, k = attn.q_norm(q), attn.k_norm(k)
     return q, k, v
+
+
+def attention_heads(attn: nn.Module, hidden: torch.Tensor, position_embeddings, attention_mask=None,
+                    past_key_values=None, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """The family's attention forward up to, not including, `o_proj`: the per-head outputs
+    (B, T, Hq, e), the attention weights the function returned (or None), and the queries before
+    RoPE (B, Hq, T, d) for wrappers that mix something into the heads (LIFT's Gated Memory).
+    `o_proj(heads.reshape(B, T, -1))` equals the unwrapped module's output."""
+    q, k, v = project(attn, hidden)  # (B, Hq, T, d), (B, H, T, d), (B, H, T, e) before RoPE
+    cos, sin = position_embeddings
+    q_rot, k_rot = rotate(attn)(q, k, cos, sin)
+    if past_key_values is not None:
+        k_rot, v = past_key_values.update(k_rot, v, attn.layer_idx)
+    heads, weights = attention_function(attn)(
+        attn, q_rot, k_rot, v, attention_mask,
+        dropout=attn.attention_dropout if attn.training else 0.0, scaling=attn.scaling,
+        sliding_window=sliding_window(attn), **kwargs,
+    )  # (B, T, Hq, e)
+    return heads, weights, q
 
 
 def rotate(attn: nn.Module) -> Callable:

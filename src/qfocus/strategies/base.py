@@ -37,12 +37,11 @@ class Summary:
     seconds: float  # reading + answering, model loading excluded
     model_calls: int = 1  # generate calls (mapreduce/refine: one per chunk and combination; MuGI: +1)
     passages: list[dict] | None = None  # retrieve: the passages read, {start, end, score, reason}
+    training: dict | None = None  # lift: {steps, planned, loss_start, loss_end, seconds, cached, key}
 
     def to_dict(self) -> dict:
-        data = asdict(self)
-        if data["passages"] is None:
-            del data["passages"]
-        return data
+        return {key: value for key, value in asdict(self).items()
+                if value is not None or key not in ("passages", "training")}
 
 
 class Strategy(ABC):
