@@ -59,6 +59,7 @@ def run(out: Path, model: str = "smollm2", lengths=LENGTHS, depths=DEPTHS, strat
         dtype: str = "auto", context_window: int | None = None, on_row=None, plot: Path | None = None) -> dict:
     """Answer every (strategy, length, depth); write the JSON report (and a heat map PNG)."""
     from qfocus.config import GenerationConfig, SummarizeConfig
+    from qfocus.evaluation.compare import strategy_config
     from qfocus.models import load_model
     from qfocus.strategies import get_strategy
 
@@ -69,8 +70,9 @@ def run(out: Path, model: str = "smollm2", lengths=LENGTHS, depths=DEPTHS, strat
         keys = [random.Random(length * 1000 + int(d * 100)).randrange(10000, 100000) for d in depths]
         documents = [haystack(lm.tokenizer, length, d, k, seed=length + i) for i, (d, k) in enumerate(zip(depths, keys))]
         for name in strategies:
-            strategy = get_strategy(name, SummarizeConfig(model=model, strategy=name, dtype=dtype, generation=generation,
-                                                           context_window=context_window))
+            config = strategy_config(SummarizeConfig(model=model, dtype=dtype, generation=generation,
+                                                     context_window=context_window), name)  # name[:key=value...]
+            strategy = get_strategy(config.strategy, config)
             items = [(doc, QUESTION) for doc in documents]
             start = time.perf_counter()
             summaries = strategy.summarize_batch(lm, items) if strategy.batched else [strategy.summarize(lm, *item) for item in items]

@@ -86,7 +86,8 @@ def add_parser(subparsers) -> None:
     passkey.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
     passkey.add_argument("--lengths", type=int, nargs="+", default=None, help="filler lengths in tokens (default: 4096 8192 16384 32768)")
     passkey.add_argument("--depths", type=float, nargs="+", default=None, help="where the key sits, 0 = start, 1 = end (default: 0 0.25 0.5 0.75 1)")
-    passkey.add_argument("--strategies", nargs="+", default=None, help="strategies to ask (default: truncate retrieve stream qllm infini)")
+    passkey.add_argument("--strategies", nargs="+", default=None, help="strategies to ask, each with optional settings as in `qfocus compare` "
+                         "(lift:lift_steps=30) (default: truncate retrieve stream qllm infini)")
     passkey.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16 (default: auto)")
     passkey.add_argument("--context-window", type=int, default=None,
                          help="tokens of prompt + answer for truncate and retrieve (default: the model's own)")

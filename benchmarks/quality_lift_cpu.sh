@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# LIFT against truncate at the same 2,048-token window (docs/results.md, "LIFT"): every query of
+# DOCS QMSum validation meetings spread over the split (LIFT adapts once per meeting; the other
+# queries of that meeting hit the cache), zero-shot SmolLM2, bf16, one example at a time, paired
+# bootstrap 95% intervals. The adaptation is capped at STEPS steps (one 512-token segment each,
+# a new segment every 192 tokens; ~1 epoch of a 20K-token meeting) so that a meeting costs minutes on 2 cores.
+#   bash benchmarks/quality_lift_cpu.sh     # runs go to runs/, small results to benchmarks/results/lift_cpu/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Q=${QFOCUS:-.venv/bin/qfocus}
+R=benchmarks/results/lift_cpu
+DOCS=${DOCS:-4}
+STEPS=${STEPS:-120}
+OUT=runs/cmp-qmsum-val-2k-lift-$DOCS-docs
+export QFOCUS_CACHE=${QFOCUS_CACHE:-runs/cache}  # adaptations start cold, not from a user's cache
+SPECS=${SPECS:-"truncate,lift:lift_adapter=lora:lift_context=false:lift_steps=$STEPS,lift:lift_adapter=gated:lift_context=false:lift_steps=$STEPS"}
+[ -f "$OUT/comparison.json" ] || $Q compare --data qmsum --split val --context-window 2048 --dtype bfloat16 \
+  --batch-size 1 --strategies "$SPECS" --limit "$DOCS" --pick documents --out "$OUT"
+mkdir -p "$R/$(basename "$OUT")"
+cp "$OUT"/comparison.md "$OUT"/comparison.json "$OUT"/comparison.png "$R/$(basename "$OUT")/"
+for spec in "$OUT"/*/; do
+  dest="$R/$(basename "$OUT")/$(basename "$spec")"
+  mkdir -p "$dest"
+  cp "$spec/metrics.json" "$dest/"
+  .venv/bin/python - "$spec/predictions.jsonl" "$dest/per_example.json" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+keep = ("id", "prompt_tokens", "seconds", "scores", "training")
+out = []
+for r in rows:
+    row = {k: r[k] for k in keep if k in r}
+    if "training" in row:
+        row["training"] = {k: v for k, v in row["training"].items() if k != "key"}
+    out.append(row)
+json.dump(out, open(sys.argv[2], "w"), indent=0)
+PY
+done
