@@ -174,7 +174,7 @@ def test_second_query_loads_the_cached_adapter_which_equals_a_fresh_adaptation(t
     entry = cache.load(first.training["key"])
     assert list(lift_cache.iterdir()) == [lift_cache / first.training["key"]]
     builder = PromptBuilder(tiny_lm.tokenizer)
-    again = strategy.adapt(tiny_lm, builder.encode(document), builder, None)  # fresh, same seed
+    again, _, _ = strategy.adapt(tiny_lm, builder.encode(document), builder, None)  # fresh, same seed
     assert set(again.tensors) == set(entry.tensors)
     for name, tensor in again.tensors.items():
         torch.testing.assert_close(tensor, entry.tensors[name], rtol=0, atol=0)
@@ -269,3 +269,46 @@ def test_cache_list_and_clear(tiny_lm, lift_cache, capsys):
     assert "removed 1 entries" in capsys.readouterr().out
     assert list(lift_cache.iterdir()) == []
     assert main(["cache", "list"]) == 0 and "empty" in capsys.readouterr().out
+
+
+# -- auxiliary QA -------------------------------------------------------------------------------------
+def test_qa_pairs_parse_and_become_answering_samples_with_loss_on_the_answer(tiny_lm):
+    from qfocus.lift.qa import Pair, parse_pair, passages, qa_samples, write_pairs
+
+    windows = passages(list(range(100)), 3, 16, random.Random(0))
+    assert all(len(w) == 16 and w == list(range(w[0], w[0] + 16)) for w in windows)
+    written = write_pairs(tiny_lm, list(range(5, 60)), 2, 16, random.Random(0), GenerationConfig(max_new_tokens=4))
+    assert len(written) <= 2 and all(isinstance(p, Pair) for p in written)  # a random model rarely writes one
+    assert parse_pair("Sure!\nQuestion: Who chairs the board?\nAnswer: Ms. Tran.\nQuestion: more") == \
+        Pair("Who chairs the board?", "Ms. Tran.")
+    assert parse_pair("Question: ?\nAnswer:") is None and parse_pair("no pair here") is None
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    document = builder.encode("The board met on Tuesday to discuss the budget. " * 40)
+    pair = Pair("When did the board meet?", "On Tuesday.")
+    (sample,) = qa_samples(builder, [pair, Pair("x " * 300, "y")], document, 200, tiny_lm.tokenizer.eos_token_id)
+    answer = builder.encode("On Tuesday.") + [tiny_lm.tokenizer.eos_token_id]
+    assert len(sample.input_ids) <= 200 and sample.input_ids[sample.prefix:] == answer
+    assert sample.labels[: sample.prefix] == [IGNORE] * sample.prefix
+    prompt = tiny_lm.tokenizer.decode(sample.input_ids[: sample.prefix])
+    assert "When did the board meet?" in prompt and "[...]" in prompt  # the truncated document, as truncate reads it
+
+
+def test_lift_trains_on_the_written_pairs_too(tiny_lm, lift_cache, monkeypatch):
+    from conftest import long_text
+
+    from qfocus.lift.qa import Pair
+    from qfocus.strategies import lift as lift_module
+
+    asked = {}
+
+    def fake_pairs(lm, document, count, span, rng, generation):
+        asked["count"] = count
+        return [Pair("What was decided?", "To ship it.")] * count
+
+    monkeypatch.setattr(lift_module, "write_pairs", fake_pairs)
+    strategy = lift_strategy(lift_qa=2, lift_steps=None, lift_epochs=1)
+    summary = strategy.summarize(tiny_lm, long_text(60), "What was decided?")
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    segments = len(segment_spans(len(builder.encode(long_text(60))), 24, 9))
+    assert asked["count"] == 2 and summary.training["qa_pairs"] == 2
+    assert summary.training["steps"] == segments + 2

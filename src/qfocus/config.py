@@ -133,6 +133,7 @@ class LiftConfig:
     lift_segment: int | None = field(default=None, metadata={"help": "lift: tokens per training segment; default: a quarter of the window (reference: 2,048 for 8K)."})
     lift_stride: float = field(default=0.375, metadata={"help": "lift: a new segment starts every stride × segment tokens (reference: 3/8)."})
     lift_context: bool = field(default=True, metadata={"help": "lift: contextualised training: each segment follows random head/tail context (half the window) and a 'recite' instruction; loss on the segment only."})
+    lift_qa: int = field(default=0, metadata={"help": "lift: auxiliary QA (v2): the model writes this many question-answer pairs from random 256-token passages, trained in the answering format (0: none)."})
     lift_seed: int = field(default=0, metadata={"help": "lift: seed of the adapter's initialisation and of the sample order and contexts."})
 
     def __post_init__(self) -> None:
@@ -142,6 +143,8 @@ class LiftConfig:
         bad = sorted(set(self.lift_targets) - set(LIFT_TARGETS))
         if bad or not self.lift_targets:
             raise InputError(f"lift_targets {bad or '()'} are not known: use some of {', '.join(LIFT_TARGETS)}")
+        if self.lift_qa < 0:
+            raise InputError(f"lift_qa is {self.lift_qa}: pass 0 (no auxiliary QA) or a number of pairs such as 10")
         for name in ("lift_rank", "lift_epochs"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")

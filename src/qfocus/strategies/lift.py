@@ -22,11 +22,15 @@ from qfocus.hyper.expert import model_identity
 from qfocus.lift import cache
 from qfocus.lift.adapt import Adapted, adapt
 from qfocus.lift.adapters import attach_lift
+from qfocus.lift.qa import qa_samples, write_pairs
 from qfocus.lift.segments import RECITE, training_samples
 from qfocus.models import LoadedModel
 from qfocus.prompts import ELISION, PromptBuilder
 from qfocus.strategies.base import Strategy, Summary, refuse_memory_adapter, register
 from qfocus.strategies.truncate import Truncate
+
+
+QA_SPAN = 256  # tokens of each passage the model writes a QA pair about
 
 
 @register
@@ -65,8 +69,10 @@ class Lift(Strategy):
         entry = cache.load(key)
         hit = entry is not None
         if entry is None:
-            adapted = self.adapt(lm, document_ids, builder, callbacks)
-            entry = cache.Entry(adapted.tensors, self.meta(lm, document_ids, adapted))
+            adapted, pairs, qa_seconds = self.adapt(lm, document_ids, builder, callbacks)
+            meta = {**self.meta(lm, document_ids, adapted), "qa_pairs": pairs,
+                    "seconds": round(adapted.seconds + qa_seconds, 3), "qa_seconds": round(qa_seconds, 3)}
+            entry = cache.Entry(adapted.tensors, meta)
             cache.store(key, entry.tensors, entry.meta)
         adapter = attach_lift(lm.model, self.config.lift)
         try:
@@ -74,19 +80,29 @@ class Lift(Strategy):
             answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
         finally:
             adapter.detach()
-        training = {key: entry.meta[key] for key in ("steps", "planned", "loss_start", "loss_end", "seconds")}
+        training = {key: entry.meta.get(key) for key in ("steps", "planned", "loss_start", "loss_end", "seconds", "qa_pairs")}
         return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=len(prompt),
                        document_tokens=prompt.document_tokens, truncated_tokens=prompt.truncated_tokens,
                        answer_tokens=answer.new_tokens, seconds=round(time.perf_counter() - start, 3),
                        training={**training, "cached": hit, "key": key})
 
     def adapt(self, lm: LoadedModel, document_ids: list[int], builder: PromptBuilder,
-              callbacks: Callbacks | None) -> Adapted:
+              callbacks: Callbacks | None) -> tuple[Adapted, int, float]:
+        """The adaptation, the auxiliary QA pairs trained on, and the seconds spent writing them."""
+        config = self.config.lift
         segment, stride, context = self.shapes(lm)
+        rng = random.Random(config.lift_seed)
         samples = training_samples(document_ids, segment, stride, context=context, elision=builder.encode(ELISION),
-                                   instruction=builder.encode(RECITE), rng=random.Random(self.config.lift.lift_seed))
+                                   instruction=builder.encode(RECITE), rng=rng)
+        start, pairs = time.perf_counter(), []
+        if config.lift_qa:
+            if callbacks is not None and callbacks.on_progress is not None:
+                callbacks.on_progress("writing QA pairs", 0, config.lift_qa)
+            pairs = write_pairs(lm, document_ids, config.lift_qa, QA_SPAN, rng, self.config.generation)
+            samples += qa_samples(builder, pairs, document_ids, self.window(lm), lm.tokenizer.eos_token_id)
+        qa_seconds = time.perf_counter() - start
         on_step = callbacks.on_step if callbacks is not None else None
-        return adapt(lm.model, samples, self.config.lift, on_step)
+        return adapt(lm.model, samples, config, on_step), len(pairs), qa_seconds
 
     def cache_parts(self, lm: LoadedModel, document_ids: list[int]) -> dict:
         """Everything the adapted weights depend on."""
