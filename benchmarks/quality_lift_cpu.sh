@@ -13,7 +13,7 @@ DOCS=${DOCS:-4}
 STEPS=${STEPS:-120}
 OUT=runs/cmp-qmsum-val-2k-lift-$DOCS-docs
 export QFOCUS_CACHE=${QFOCUS_CACHE:-runs/cache}  # adaptations start cold, not from a user's cache
-SPECS=${SPECS:-"truncate,lift:lift_adapter=lora:lift_context=false:lift_steps=$STEPS,lift:lift_adapter=gated:lift_context=false:lift_steps=$STEPS"}
+SPECS=${SPECS:-"truncate,lift:lift_adapter=lora:lift_context=0:lift_steps=$STEPS,lift:lift_adapter=gated:lift_context=0:lift_steps=$STEPS"}
 [ -f "$OUT/comparison.json" ] || $Q compare --data qmsum --split val --context-window 2048 --dtype bfloat16 \
   --batch-size 1 --strategies "$SPECS" --limit "$DOCS" --pick documents --out "$OUT"
 mkdir -p "$R/$(basename "$OUT")"

@@ -157,7 +157,7 @@ def lift_cache(tmp_path, monkeypatch):
 def lift_strategy(**settings):
     from qfocus.strategies import get_strategy
 
-    lift = LiftConfig(**{"lift_steps": 3, "lift_segment": 24, "lift_context": False, **settings})
+    lift = LiftConfig(**{"lift_steps": 3, "lift_segment": 24, "lift_context": 0, **settings})
     return get_strategy("lift", SummarizeConfig(strategy="lift", context_window=200, lift=lift,
                                                 generation=GenerationConfig(max_new_tokens=4)))
 
@@ -236,11 +236,11 @@ def test_bad_lift_settings_are_one_line_errors(tiny_lm, tmp_path, capsys):
     from qfocus.cli import main
 
     for bad in (dict(lift_adapter="ia3"), dict(lift_stride=0), dict(lift_steps=0), dict(lift_lr=0),
-                dict(lift_targets=("q", "x")), dict(lift_segment=4), dict(lift_seconds=-1)):
+                dict(lift_targets=("q", "x")), dict(lift_segment=4), dict(lift_seconds=-1), dict(lift_context=-1), dict(lift_qa=-2)):
         with pytest.raises(InputError):
             LiftConfig(**bad)
     with pytest.raises(InputError, match="window"):
-        lift_strategy(lift_segment=200, lift_context=True).summarize(tiny_lm, "word " * 400, "What?")
+        lift_strategy(lift_segment=200, lift_context=None).summarize(tiny_lm, "word " * 400, "What?")
     doc = tmp_path / "doc.md"
     doc.write_text("The board met on Tuesday.\n" * 20)
     assert main(["summarize", str(doc), "-q", "What?", "--strategy", "lift", "--lift-adapter", "ia3"]) == 2
