@@ -63,28 +63,32 @@ class Lift(Strategy):
         query = check_query(query)
         self.adapter_of(lm)
         prompt = Truncate(self.config).prepare(lm, document, query)
-        builder = PromptBuilder(lm.tokenizer)
-        document_ids = builder.encode(document)
-        key = cache.cache_key(self.cache_parts(lm, document_ids))
-        entry = cache.load(key)
-        hit = entry is not None
-        if entry is None:
-            adapted, pairs, qa_seconds = self.adapt(lm, document_ids, builder, callbacks)
-            meta = {**self.meta(lm, document_ids, adapted), "qa_pairs": pairs,
-                    "seconds": round(adapted.seconds + qa_seconds, 3), "qa_seconds": round(qa_seconds, 3)}
-            entry = cache.Entry(adapted.tensors, meta)
-            cache.store(key, entry.tensors, entry.meta)
+        key, entry, hit = self.weights(lm, document, callbacks)
         adapter = attach_lift(lm.model, self.config.lift)
         try:
             adapter.load(entry.tensors)
             answer = generate(lm, prompt.input_ids, self.config.generation, callbacks, prompt.query_mask)
         finally:
             adapter.detach()
-        training = {key: entry.meta.get(key) for key in ("steps", "planned", "loss_start", "loss_end", "seconds", "qa_pairs")}
+        training = {name: entry.meta.get(name) for name in ("steps", "planned", "loss_start", "loss_end", "seconds", "qa_pairs")}
         return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=len(prompt),
                        document_tokens=prompt.document_tokens, truncated_tokens=prompt.truncated_tokens,
                        answer_tokens=answer.new_tokens, seconds=round(time.perf_counter() - start, 3),
                        training={**training, "cached": hit, "key": key})
+
+    def weights(self, lm: LoadedModel, document: str, callbacks: Callbacks | None) -> tuple[str, cache.Entry, bool]:
+        """(cache key, the adapted weights with their record, whether they came from the cache)."""
+        builder = PromptBuilder(lm.tokenizer)
+        document_ids = builder.encode(document)
+        key = cache.cache_key(self.cache_parts(lm, document_ids))
+        entry = cache.load(key)
+        if entry is not None:
+            return key, entry, True
+        adapted, pairs, qa_seconds = self.adapt(lm, document_ids, builder, callbacks)
+        meta = {**self.meta(lm, document_ids, adapted), "qa_pairs": pairs,
+                "seconds": round(adapted.seconds + qa_seconds, 3), "qa_seconds": round(qa_seconds, 3)}
+        cache.store(key, adapted.tensors, meta)
+        return key, cache.Entry(adapted.tensors, meta), False
 
     def adapt(self, lm: LoadedModel, document_ids: list[int], builder: PromptBuilder,
               callbacks: Callbacks | None) -> tuple[Adapted, int, float]:
