@@ -240,7 +240,7 @@ def test_bad_lift_settings_are_one_line_errors(tiny_lm, tmp_path, capsys):
         with pytest.raises(InputError):
             LiftConfig(**bad)
     with pytest.raises(InputError, match="window"):
-        lift_strategy(lift_segment=200, lift_context=None).summarize(tiny_lm, "word " * 400, "What?")
+        lift_strategy(lift_segment=150, lift_context=100).summarize(tiny_lm, "word " * 400, "What?")
     doc = tmp_path / "doc.md"
     doc.write_text("The board met on Tuesday.\n" * 20)
     assert main(["summarize", str(doc), "-q", "What?", "--strategy", "lift", "--lift-adapter", "ia3"]) == 2

@@ -143,7 +143,7 @@ def run_passkey(args: argparse.Namespace) -> int:
         raise InputError("--lengths must be at least 256 tokens")
     if not all(0 <= d <= 1 for d in depths):
         raise InputError("--depths are shares of the document: pass values in [0, 1]")
-    unknown = sorted(set(strategies) - set(KNOWN))
+    unknown = sorted({spec.split(":")[0] for spec in strategies} - set(KNOWN))  # name[:key=value...]
     if unknown:
         raise InputError(f"unknown strategies {', '.join(unknown)}: use some of {', '.join(sorted(KNOWN))}")
     report = run(args.out, model=args.model, lengths=lengths, depths=depths, strategies=strategies, dtype=args.dtype,

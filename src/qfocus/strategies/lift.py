@@ -51,7 +51,7 @@ class Lift(Strategy):
         """(segment tokens, stride, context tokens) for this window."""
         config, window = self.config.lift, self.window(lm)
         segment = config.lift_segment or max(16, window // 4)
-        context = window // 2 if config.lift_context is None else config.lift_context
+        context = config.lift_context
         if segment + context > window:
             raise InputError(f"--lift-segment {segment} plus {context} tokens of context exceed the {window}-token "
                              "window: pass a smaller --lift-segment or --lift-context")
