@@ -16,16 +16,4 @@ QLLM="qllm:n_local=1024:block_size=128:topk=5:exec_block=256"
 STREAM="stream:n_local=1664:exec_block=256"
 [ -f "$OUT/comparison.json" ] || $Q compare --data qmsum --split val --context-window 2048 --dtype float32 \
   --strategies "truncate,$QLLM,$STREAM" --limit "$LIMIT" --out "$OUT"
-mkdir -p "$R/$(basename "$OUT")"
-cp "$OUT"/comparison.md "$OUT"/comparison.json "$OUT"/comparison.png "$R/$(basename "$OUT")/"
-for spec in "$OUT"/*/; do
-  dest="$R/$(basename "$OUT")/$(basename "$spec")"
-  mkdir -p "$dest"
-  cp "$spec/metrics.json" "$dest/"
-  .venv/bin/python - "$spec/predictions.jsonl" "$dest/per_example.json" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
-keep = ("id", "prompt_tokens", "seconds", "scores")
-json.dump([{k: r[k] for k in keep if k in r} for r in rows], open(sys.argv[2], "w"), indent=0)
-PY
-done
+.venv/bin/python benchmarks/keep_comparison.py "$OUT" "$R"

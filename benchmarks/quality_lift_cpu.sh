@@ -16,22 +16,4 @@ export QFOCUS_CACHE=${QFOCUS_CACHE:-runs/cache}  # adaptations start cold, not f
 SPECS=${SPECS:-"truncate,lift:lift_adapter=lora:lift_context=0:lift_steps=$STEPS,lift:lift_adapter=gated:lift_context=0:lift_steps=$STEPS"}
 [ -f "$OUT/comparison.json" ] || $Q compare --data qmsum --split val --context-window 2048 --dtype bfloat16 \
   --batch-size 1 --strategies "$SPECS" --limit "$DOCS" --pick documents --out "$OUT"
-mkdir -p "$R/$(basename "$OUT")"
-cp "$OUT"/comparison.md "$OUT"/comparison.json "$OUT"/comparison.png "$R/$(basename "$OUT")/"
-for spec in "$OUT"/*/; do
-  dest="$R/$(basename "$OUT")/$(basename "$spec")"
-  mkdir -p "$dest"
-  cp "$spec/metrics.json" "$dest/"
-  .venv/bin/python - "$spec/predictions.jsonl" "$dest/per_example.json" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
-keep = ("id", "prompt_tokens", "seconds", "scores", "training")
-out = []
-for r in rows:
-    row = {k: r[k] for k in keep if k in r}
-    if "training" in row:
-        row["training"] = {k: v for k, v in row["training"].items() if k != "key"}
-    out.append(row)
-json.dump(out, open(sys.argv[2], "w"), indent=0)
-PY
-done
+.venv/bin/python benchmarks/keep_comparison.py "$OUT" "$R"
