@@ -1,6 +1,6 @@
 """Copy the small part of a `qfocus compare` run into benchmarks/results/: the comparison table
 (.md, .json, .png) and, per strategy, metrics.json and per_example.json (id, prompt tokens,
-seconds, scores, and lift's training record without its cache key).
+model calls, seconds, scores, and lift's training record without its cache key).
 
     python benchmarks/keep_comparison.py runs/cmp-x benchmarks/results/some_cpu
 """
@@ -10,7 +10,7 @@ import shutil
 import sys
 from pathlib import Path
 
-KEEP = ("id", "prompt_tokens", "seconds", "scores", "training")
+KEEP = ("id", "prompt_tokens", "model_calls", "seconds", "scores", "training")
 
 
 def main() -> None:

@@ -13,19 +13,7 @@ W="--data qmsum --split val --context-window 2048 --dtype float32"
 STEPS=${STEPS:-1 2 3 4}
 
 keep() {  # the small results of one comparison: tables, metrics, per-example scores (no dataset text)
-  local run=$1 dest=$R/$(basename "$1")
-  mkdir -p "$dest"
-  cp "$run"/comparison.md "$run"/comparison.json "$run"/comparison.png "$dest"/
-  for spec in "$run"/*/; do
-    mkdir -p "$dest/$(basename "$spec")"
-    cp "$spec/metrics.json" "$dest/$(basename "$spec")/"
-    .venv/bin/python - "$spec/predictions.jsonl" "$dest/$(basename "$spec")/per_example.json" <<'PY'
-import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
-keep = ("id", "prompt_tokens", "model_calls", "seconds", "scores")
-json.dump([{k: r[k] for k in keep if k in r} for r in rows], open(sys.argv[2], "w"), indent=0)
-PY
-  done
+  .venv/bin/python benchmarks/keep_comparison.py "$1" "$R"
 }
 
 for step in $STEPS; do

@@ -21,7 +21,7 @@ from torch import nn
 
 from qfocus.config import LiftConfig
 from qfocus.lift.adapters import attach_lift
-from qfocus.lift.segments import Sample
+from qfocus.lift.segments import IGNORE, Sample
 
 StepCallback = Callable[[int, int, float], None]  # (steps done, steps planned, last loss)
 
@@ -115,7 +115,7 @@ def sample_loss(model: nn.Module, samples: list[Sample]) -> float:
     for sample in samples:
         ids = torch.tensor([sample.input_ids], device=device)
         labels = torch.tensor([sample.labels], device=device)
-        tokens = int((labels[:, 1:] != -100).sum())
+        tokens = int((labels[:, 1:] != IGNORE).sum())
         total += float(model(input_ids=ids, labels=labels, use_cache=False).loss) * tokens
         count += tokens
     return total / max(count, 1)
