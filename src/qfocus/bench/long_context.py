@@ -80,9 +80,21 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
 
 def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, segment: int = 1024,
         window: int = 8192, full_max: int = 16384, device: str = "cpu", plot: Path | None = None,
-        on_row=None, ways: tuple[str, ...] = WAYS) -> dict:
-    """Measure every (way, length) in its own process; write the JSON report (and a PNG plot)."""
+        on_row=None, ways: tuple[str, ...] = WAYS, budget_gb: float = 24.0) -> dict:
+    """Measure every (way, length) in its own process; write the JSON report (and a PNG plot).
+
+    The report is rewritten after every row, so a run cut short keeps what it measured. A worker that
+    fails (out of memory, say) is recorded as an `error` row and that way's longer lengths are skipped.
+    """
+    import torch
+
     rows = []
+    report = {"command": "qfocus " + " ".join(sys.argv[1:]), "model": model, "device": device, "segment": segment,
+              "truncate_window": window, "budget_gb": budget_gb,
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+                          "gpu": torch.cuda.get_device_name() if device == "cuda" else None},
+              "rows": rows}
+    out.parent.mkdir(parents=True, exist_ok=True)
     for way in ways:
         for length in lengths:
             if way == "full" and length > full_max:
@@ -91,25 +103,34 @@ def run(out: Path, model: str = "smollm2", lengths: tuple[int, ...] = LENGTHS, s
                        str(window), device]
             child = run_child(command)
             if child.returncode != 0:
-                raise RuntimeError(f"{way} at {length} tokens failed: {child.stderr.strip().splitlines()[-1:]}")
-            row = json.loads(child.stdout.strip().splitlines()[-1])
+                last = (child.stderr.strip().splitlines() or ["exit code %d" % child.returncode])[-1]
+                if device != "cuda" or "out of memory" not in last.lower():
+                    raise RuntimeError(f"{way} at {length} tokens failed: {last}")
+                row = {"way": way, "length": length, "error": last[:200]}
+            else:
+                row = json.loads(child.stdout.strip().splitlines()[-1])
             rows.append(row)
+            report["ratios"] = _ratios(rows, budget_gb)
+            out.write_text(json.dumps(report, indent=2) + "\n")
             if on_row is not None:
                 on_row(row)
-    report = {"model": model, "device": device, "segment": segment, "truncate_window": window,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "rows": rows,
-              "ratios": _ratios(rows)}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+            if "error" in row:
+                break  # longer documents need more memory still
     if plot is not None:
-        _plot(rows, plot)
+        _plot([r for r in rows if "error" not in r], plot)
     return report
 
 
-def _ratios(rows: list[dict]) -> dict:
-    """Per whole-document reading: peak memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full."""
-    by = {(r["way"], r["length"]): r for r in rows}
+def _ratios(rows: list[dict], budget_gb: float = 24.0) -> dict:
+    """Per whole-document reading: peak memory(64K)/memory(4K), time(64K)/time(8K), throughput at 4K vs full;
+    on a GPU, the longest document each way read within `budget_gb` of GPU memory."""
     ratios = {}
+    for way in WAYS:
+        fits = [r["length"] for r in rows if r["way"] == way and r.get("peak_mb", 1e18) <= budget_gb * 1024]
+        if fits and any("peak_mb" in r for r in rows):
+            ratios[f"{way}_longest_within_budget"] = max(fits)
+    rows = [r for r in rows if "error" not in r]
+    by = {(r["way"], r["length"]): r for r in rows}
     for way in ("ideal", "qllm", "stream"):
         row = lambda n: by.get((way, n))  # noqa: E731
         if row(65536) and row(4096) and "peak_rss_mb" in row(4096):

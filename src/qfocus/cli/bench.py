@@ -29,7 +29,8 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     adapters.add_argument("--out", type=Path, required=True, help="where to write the JSON report")
-    adapters.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
+    adapters.add_argument("--model", default="smollm2", help="embedded model name, checkpoint folder, or a weightless "
+                          "shape such as random:llama-2-7b (timing only) (default: smollm2)")
     adapters.add_argument("--batch", type=int, default=4, help="sequences per step (default: 4)")
     adapters.add_argument("--length", type=int, default=1024, help="tokens per sequence (default: 1024)")
     adapters.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default: 3)")
@@ -42,11 +43,16 @@ def add_parser(subparsers) -> None:
                     "--full-max), truncation to --window, and qllm's and stream's KV blocks (with the bytes they "
                     "store per token), each in its own process. Writes JSON and a PNG plot.",
         epilog="examples:\n  qfocus bench long-context --out benchmarks/results/long_context_cpu.json\n"
-               "  qfocus bench long-context --lengths 2048 4096 --out quick.json",
+               "  qfocus bench long-context --lengths 2048 4096 --out quick.json\n"
+               "  qfocus bench long-context --device cuda --model random:llama-2-7b --ways ideal full \\\n"
+               "      --lengths 4096 16384 131072 1048576 --out long_context_cuda.json   # a 7B shape on a GPU",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     long.add_argument("--out", type=Path, required=True, help="where to write the JSON report (the PNG goes beside it)")
-    long.add_argument("--model", default="smollm2", help="embedded model name or checkpoint folder (default: smollm2)")
+    long.add_argument("--model", default="smollm2", help="embedded model name, checkpoint folder, or a weightless shape "
+                      "such as random:llama-2-7b (timing only) (default: smollm2)")
+    long.add_argument("--budget-gb", type=float, default=24.0,
+                      help="on a GPU, report the longest document each way reads within this much memory (default: 24)")
     long.add_argument("--lengths", type=int, nargs="+", default=None, help="document lengths in tokens (default: 2K ... 128K)")
     long.add_argument("--segment", type=int, default=1024, help="segment length S (default: 1024)")
     long.add_argument("--window", type=int, default=8192, help="tokens `truncate` keeps (default: 8192)")
@@ -73,7 +79,7 @@ def add_parser(subparsers) -> None:
     speed.add_argument("--batch", type=int, default=8, help="batch size of the batched evaluation (default: 8)")
     speed.set_defaults(run=run_speed)
     passkey = benches.add_parser(
-        "passkey", help="find a pass key planted at depths 0-100% of 4K-128K tokens of filler, per strategy",
+        "passkey", help="find a pass key planted at depths 0-100%% of 4K-128K tokens of filler, per strategy",
         description="A five-digit pass key is planted at each --depths share of filler text (the bundled example's "
                     "sentences, shuffled) of each --lengths tokens, and each strategy is asked for it; an answer "
                     "counts when it holds the key. Writes JSON (accuracy per strategy and length, every answer) and a "
@@ -114,7 +120,7 @@ def run_long_context(args: argparse.Namespace) -> int:
         raise InputError("--lengths, --segment and --window must be positive")
     report = run(args.out, model=args.model, lengths=lengths, segment=args.segment, window=args.window,
                  full_max=args.full_max, device=args.device, plot=args.out.with_suffix(".png"),
-                 ways=tuple(args.ways or WAYS),
+                 ways=tuple(args.ways or WAYS), budget_gb=args.budget_gb,
                  on_row=lambda row: print(json.dumps(row), flush=True))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
     return 0

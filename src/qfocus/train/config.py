@@ -21,7 +21,7 @@ PRECISIONS = ("auto", "no", "bf16", "fp16")
 class TrainConfig:
     """What to train on, with which adapter, and how."""
 
-    data: str = field(default="covidet", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet."})
+    data: str = field(default="covidet", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet; join several with + (qmsum+squality)."})
     split: str = field(default="train", metadata={"help": "Split to train on: train or val."})
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the dataset's native files; default ../shared/data/<name>."}

@@ -221,7 +221,10 @@ def _check_run_folder(config: TrainConfig, out: Path) -> Path | None:
 def _triples(config: TrainConfig) -> list[tuple[str, str, str]]:
     from qfocus.data import load_dataset, training_triples
 
-    triples = training_triples(load_dataset(config.data, config.split, config.data_dir))
+    names = config.data.split("+")  # qmsum+squality: the triples of each, one after the other
+    if len(names) > 1 and config.data_dir is not None:
+        raise InputError("--data-dir names one dataset's folder: train on one dataset with it, or leave it unset")
+    triples = [t for name in names for t in training_triples(load_dataset(name, config.split, config.data_dir))]
     if not triples:
         raise InputError(f"{config.data} {config.split} has no (query, document, summary) triples to train on")
     if config.limit is not None and config.limit < len(triples):
