@@ -123,7 +123,11 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
                 grad_norm = None
                 if accelerator.sync_gradients and config.max_grad_norm > 0:
                     grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
+                # A non-finite loss or gradient (a bf16 overflow, a batch with no summary token) would
+                # poison every weight for good: that step is skipped, as a loss scaler skips it, and logged.
+                finite = _finite(accelerator, loss, grad_norm) if accelerator.sync_gradients else True
+                if finite:
+                    optimizer.step()
                 optimizer.zero_grad()
             losses.append(loss.detach())
             window_tokens += int(batch.attention_mask.sum())
@@ -142,6 +146,8 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
                 "tokens": step_tokens, "tokens_per_s": round(step_tokens / max(seconds, 1e-9), 1),
                 "seconds": round(seconds, 3),
             }
+            if not finite:
+                record["skipped"] = True  # non-finite loss or gradient: no update
             if expert.memory is not None:  # the gates' own lr (last group) and where they stand
                 record.update(gate_lr=lrs[-1], **gate_values(model))
             tokens_seen += step_tokens
@@ -230,6 +236,13 @@ def _triples(config: TrainConfig) -> list[tuple[str, str, str]]:
     if config.limit is not None and config.limit < len(triples):
         triples = random.Random(config.seed).sample(triples, config.limit)
     return triples
+
+
+def _finite(accelerator, loss: torch.Tensor, grad_norm) -> bool:
+    """Whether this optimisation step may update: the clipped gradient's norm (the same on every
+    process) is finite, or without clipping the loss summed over processes is."""
+    value = grad_norm if grad_norm is not None else accelerator.reduce(loss.detach().float(), "sum")
+    return bool(torch.isfinite(torch.as_tensor(value)))
 
 
 def _mixed_precision(precision: str) -> str | None:
