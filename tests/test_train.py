@@ -324,3 +324,40 @@ def test_cli_train_with_memory_then_summarize_and_eval_with_ideal(capsys, tmp_pa
     _, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["examples"] == 2
+
+
+def test_a_non_finite_step_is_skipped_not_applied(tmp_path, tiny_checkpoint, monkeypatch):
+    """A NaN loss (as a bf16 overflow gives) must not reach the weights: the step is logged as skipped."""
+    import qfocus.hyper.training as training
+
+    write_covidet(tmp_path)
+    real, calls = training.loss_on_batch, []
+
+    def poisoned(model, expert, batch):
+        calls.append(1)
+        loss = real(model, expert, batch)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    monkeypatch.setattr(training, "loss_on_batch", poisoned)
+    out = tmp_path / "run"
+    train(tiny_config(tmp_path, tiny_checkpoint, out, epochs=1, max_steps=3, grad_accum=1, save_every=1,
+                      keep_checkpoints=3))
+    assert [r.get("skipped", False) for r in read_log(out)] == [False, True, False]
+    before, after = (load_file(out / "checkpoints" / f"step-00000{s}" / "adapter.safetensors") for s in (1, 2))
+    changed = load_file(out / "checkpoints" / "step-000003" / "adapter.safetensors")
+    assert before.keys() == after.keys()
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], rtol=0, atol=0)
+    assert any(not torch.equal(changed[name], before[name]) for name in before)  # the next step learns again
+    assert all(torch.isfinite(t).all() for t in load_file(out / "adapter.safetensors").values())
+
+
+def test_training_on_two_datasets_joins_their_triples():
+    from qfocus.data import load_dataset, training_triples
+    from qfocus.train.loop import _triples
+
+    joined = _triples(TrainConfig(data="qmsum+squality"))
+    parts = [training_triples(load_dataset(name, "train")) for name in ("qmsum", "squality")]
+    assert joined == parts[0] + parts[1]
+    with pytest.raises(InputError, match="one dataset"):
+        _triples(TrainConfig(data="qmsum+squality", data_dir="somewhere"))

@@ -96,6 +96,8 @@ def load_model(
 
     `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load.
     """
+    if adapter is not None and is_shape(name_or_path):
+        raise InputError("a weightless shape (random:...) takes no adapter: its weights are random")
     if adapter is not None:
         from qfocus.hyper.expert import check_adapter_folder
 
@@ -103,8 +105,6 @@ def load_model(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = resolve_dtype(dtype, device)
     if is_shape(name_or_path):
-        if adapter is not None:
-            raise InputError("a weightless shape (random:...) takes no adapter")
         model = random_model(name_or_path, dtype, device)
         window = model.config.get_text_config().max_position_embeddings
         return LoadedModel(model=model, tokenizer=None, name=name_or_path, context_window=int(window))
