@@ -310,12 +310,12 @@ def test_qllm_with_a_hyperexpert_equals_the_naive_loop_when_everything_is_local(
     from qfocus.hyper import HyperConfig, attach
     from qfocus.strategies import get_strategy
     from test_memory_strategies import prompt_of, shake
-    from test_strategies import QUERY, naive_greedy
+    from test_strategies import QUERY, naive_greedy, stop_ids
 
     expert = attach(tiny_lm.model, HyperConfig(method="ideal-lora", dropout=0.0))
     shake(expert)
     prompt = prompt_of(tiny_lm, 40)
-    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, tiny_lm.tokenizer.eos_token_id, expert,
+    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, stop_ids(tiny_lm), expert,
                             prompt.query_mask)
     tiny_lm.expert = expert
     try:

@@ -15,7 +15,7 @@ from qfocus.hyper import HyperConfig, attach
 from qfocus.memory.segments import attach_memory, read
 from qfocus.prompts import PromptBuilder
 from qfocus.strategies import get_strategy
-from test_strategies import QUERY, naive_greedy
+from test_strategies import QUERY, naive_greedy, stop_ids
 
 
 def prompt_of(lm, words: int):
@@ -37,7 +37,7 @@ def test_decoding_inside_one_segment_equals_the_naive_loop_with_a_hyperexpert(ti
     expert = attach(tiny_lm.model, HyperConfig(method="ideal-lora", dropout=0.0))
     shake(expert)
     prompt = prompt_of(tiny_lm, 40)
-    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, tiny_lm.tokenizer.eos_token_id,
+    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, stop_ids(tiny_lm),
                             expert, prompt.query_mask)
     handle = attach_memory(tiny_lm.model)
     tiny_lm.expert = expert
@@ -61,7 +61,7 @@ def test_decoding_across_segments_equals_rereading_the_sequence(tiny_lm, segment
     try:
         ours = generate_with_memory(tiny_lm, handle, prompt.input_ids, prompt.query_mask, segment,
                                     GenerationConfig(max_new_tokens=20, repetition_penalty=1.3))
-        answer, eos = [], tiny_lm.tokenizer.eos_token_id
+        answer, stops = [], stop_ids(tiny_lm)
         with torch.no_grad():
             for _ in range(20):
                 ids = torch.tensor([prompt.input_ids + answer])
@@ -71,7 +71,7 @@ def test_decoding_across_segments_equals_rereading_the_sequence(tiny_lm, segment
                 for token in set(answer):
                     logits[token] = logits[token] / 1.3 if logits[token] > 0 else logits[token] * 1.3
                 answer.append(int(logits.argmax()))
-                if answer[-1] == eos:
+                if answer[-1] in stops:
                     answer.pop()
                     break
     finally:

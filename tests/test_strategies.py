@@ -45,7 +45,7 @@ def test_chunked_prefill_then_generate_equals_plain_generate(tiny_lm, chunk):
     ours = generate(tiny_lm, prompt.input_ids, config.generation)
     ids = torch.tensor([prompt.input_ids])
     reference = tiny_lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=12, do_sample=False,
-                                       pad_token_id=tiny_lm.tokenizer.pad_token_id)
+                                       pad_token_id=tiny_lm.tokenizer.pad_token_id, eos_token_id=sorted(stop_ids(tiny_lm)))
     expected = tiny_lm.tokenizer.decode(reference[0, ids.shape[1]:], skip_special_tokens=True).strip()
     assert ours.text == expected
     assert ours.new_tokens == reference.shape[1] - ids.shape[1]
@@ -94,7 +94,14 @@ def test_generation_config_validation(bad):
         GenerationConfig(**bad)
 
 
-def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int, expert=None, query_mask=None) -> list[int]:
+def stop_ids(lm) -> set[int]:
+    """The reference's end of an answer: the tokenizer's eos and the chat-turn boundaries it has."""
+    turns = [t for t in ("<|endoftext|>", "<|im_start|>", "<|im_end|>") if t in lm.tokenizer.get_added_vocab()]
+    return {lm.tokenizer.eos_token_id, *lm.tokenizer.convert_tokens_to_ids(turns)}
+
+
+def naive_greedy(model, ids: list[int], steps: int, penalty: float, stops: set[int], expert=None,
+                 query_mask=None) -> list[int]:
     """Reference decoder: full forward each step; the penalty touches only tokens of the answer so far.
 
     With an `expert`, every step runs in a fresh query context over the whole sequence.
@@ -107,7 +114,7 @@ def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int, ex
         for token in set(answer):
             logits[token] = logits[token] / penalty if logits[token] > 0 else logits[token] * penalty
         answer.append(int(logits.argmax()))
-        if answer[-1] == eos:
+        if answer[-1] in stops:
             break
     return answer
 
@@ -115,7 +122,7 @@ def naive_greedy(model, ids: list[int], steps: int, penalty: float, eos: int, ex
 def test_repetition_penalty_applies_to_the_answer_only(tiny_lm):
     config = GenerationConfig(max_new_tokens=15, repetition_penalty=1.8, prefill_chunk=16)
     prompt = get_strategy("truncate").prepare(tiny_lm, long_text(60), QUERY)
-    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 15, 1.8, tiny_lm.tokenizer.eos_token_id)
+    expected = naive_greedy(tiny_lm.model, prompt.input_ids, 15, 1.8, stop_ids(tiny_lm))
     text = tiny_lm.tokenizer.decode(expected, skip_special_tokens=True).strip()
     assert generate(tiny_lm, prompt.input_ids, config).text == text
     # and the answer-only penalty really differs from penalising prompt tokens as well
@@ -138,7 +145,7 @@ def test_generation_with_an_adapter_equals_naive_loop(tiny_lm, method):
     try:
         config = GenerationConfig(max_new_tokens=12, repetition_penalty=1.3, prefill_chunk=5)  # query spans chunks
         prompt = get_strategy("truncate").prepare(tiny_lm, long_text(50), QUERY)
-        expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, tiny_lm.tokenizer.eos_token_id,
+        expected = naive_greedy(tiny_lm.model, prompt.input_ids, 12, 1.3, stop_ids(tiny_lm),
                                 expert, prompt.query_mask)
         ours = generate(tiny_lm, prompt.input_ids, config, query_mask=prompt.query_mask)
         assert ours.text == tiny_lm.tokenizer.decode(expected, skip_special_tokens=True).strip()

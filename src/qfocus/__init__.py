@@ -19,11 +19,16 @@ __all__ = [
 ]
 
 
-def load_model(name_or_path: str = "smollm2", **kwargs):
-    """Load an embedded model by name or a local checkpoint by path (see `qfocus.models.load_model`)."""
-    from qfocus.models import load_model as _load
+def load_model(name_or_path: str = "smollm2", adapter: str | None = "default", **kwargs):
+    """Load an embedded model by name or a local checkpoint by path (see `qfocus.models.load_model`).
 
-    return _load(name_or_path, **kwargs)
+    `adapter`: default attaches the adapter shipped for an embedded model (`qfocus.shipped`), none or
+    None loads the model alone (zero-shot), a folder attaches that adapter.
+    """
+    from qfocus.models import load_model as _load
+    from qfocus.shipped import resolve_adapter
+
+    return _load(name_or_path, adapter=resolve_adapter(adapter, name_or_path), **kwargs)
 
 
 def summarize(document: str, query: str, model="smollm2", strategy: str | None = None,
@@ -33,5 +38,7 @@ def summarize(document: str, query: str, model="smollm2", strategy: str | None =
     from qfocus.strategies import get_strategy
 
     config = config or SummarizeConfig()
-    lm = model if isinstance(model, LoadedModel) else load_model(model, dtype=config.dtype, adapter=config.adapter)
-    return get_strategy(strategy or config.strategy, config).summarize(lm, document, query, callbacks)
+    chosen = get_strategy(strategy or config.strategy, config)
+    if not isinstance(model, LoadedModel):
+        model = load_model(model, dtype=config.dtype, adapter=chosen.adapter_folder())
+    return chosen.summarize(model, document, query, callbacks)

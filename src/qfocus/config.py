@@ -176,7 +176,9 @@ class SummarizeConfig:
         metadata={"help": "Weights and activations: auto (bf16 on a GPU, and on a CPU that multiplies bf16 natively; else float32), float32, bfloat16 or float16."},
     )
     adapter: str | None = field(
-        default=None, metadata={"help": "Folder of a trained adapter (HyperExpert or static) to attach; default: none (zero-shot)."}
+        default="default",
+        metadata={"help": "Trained adapter to attach: default (the IDEAL HyperExpert shipped for the embedded model; "
+                          "nothing for other models), none (zero-shot), or the folder of one you trained."},
     )
     context_window: int | None = field(
         default=None,
@@ -200,6 +202,8 @@ class SummarizeConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"dtype is '{self.dtype}': use one of {', '.join(DTYPE_NAMES)}")
+        if self.adapter is not None and not str(self.adapter).strip():
+            raise InputError("adapter is empty: pass default, none, or an adapter folder")
         if self.context_window is not None and self.context_window < 16:
             raise InputError(f"context_window is {self.context_window}: pass at least 16 tokens, or leave it unset")
         if not 0 <= self.head_fraction <= 1:
@@ -208,3 +212,4 @@ class SummarizeConfig:
             raise InputError(f"segment is {self.segment}: pass a positive number of tokens such as 1024")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")
+

@@ -274,10 +274,19 @@ def decode(lm: LoadedModel, logits: torch.Tensor, step: Callable[[torch.Tensor],
     return [Generated(lm.tokenizer.decode(row, skip_special_tokens=True).strip(), len(row)) for row in new]
 
 
+# Chat-turn boundaries: an answer that opens a new turn (a fine-tuned model may write <|im_start|>
+# where it should write <|im_end|>) has ended; what follows would be a made-up dialogue.
+TURN_TOKENS = ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<start_of_turn>", "<end_of_turn>", "<|eot_id|>",
+               "<|start_header_id|>", "<|end_of_text|>")
+
+
 def _stop_ids(lm: LoadedModel) -> set[int]:
-    """End-of-answer token ids: the generation config's (an int or a list) and the tokenizer's."""
+    """End-of-answer token ids: the generation config's (an int or a list), the tokenizer's, and the
+    chat-turn boundary tokens the tokenizer has as special tokens."""
     eos = lm.model.generation_config.eos_token_id
     ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     if lm.tokenizer.eos_token_id is not None:
         ids.add(lm.tokenizer.eos_token_id)
+    special = set(lm.tokenizer.all_special_tokens) | set(lm.tokenizer.get_added_vocab())
+    ids.update(lm.tokenizer.convert_tokens_to_ids(token) for token in TURN_TOKENS if token in special)
     return ids

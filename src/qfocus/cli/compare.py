@@ -7,7 +7,7 @@ import argparse
 from qfocus.cli.args import add_config_arguments, build_config
 
 DESCRIPTION = """\
-Run several strategies on the same examples of a dataset split with one model load, score each as
+Run several strategies on the same examples of a dataset split with one model load (per adapter), score each as
 `qfocus eval` does (OUT/<spec>/predictions.jsonl and metrics.json), and write one table:
 OUT/comparison.md (+ .json, .png) with ROUGE-1/2/Lsum, their geometric mean, seconds per example,
 peak RSS, and for every strategy its difference from the baseline in geometric mean and ROUGE-Lsum
@@ -16,7 +16,8 @@ contains 0 means the data cannot tell the two apart.
 
 --limit N takes N examples spread over the whole split (every k-th), not the first N. A strategy
 spec may carry settings after colons: retrieve:scorer=bm25:coverage=0.5. Every option of
-`qfocus eval` applies to all strategies (e.g. --context-window, --adapter).
+`qfocus eval` applies to all strategies (e.g. --context-window, --adapter); a spec may name its own
+adapter: truncate:adapter=none is zero-shot beside the shipped default (truncate).
 """
 
 EXAMPLES = """\
@@ -24,6 +25,7 @@ examples:
   qfocus compare --data qmsum --split val --strategies truncate,retrieve,mapreduce --limit 60 --context-window 2048 --out runs/cmp
   qfocus compare --data qmsum --strategies truncate,retrieve:scorer=bm25,retrieve:mugi=true --baseline truncate --out runs/cmp-bm25
   qfocus compare --data qmsum-gold --adapter runs/qmsum-ideal-lora --strategies truncate,retrieve --limit 120 --out runs/cmp-he
+  qfocus compare --data squality --context-window 2048 --strategies truncate,truncate:adapter=none --out runs/cmp-shipped
 """
 
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = get_strategy(config.strategy, config)
     query = check_query(args.query)
     document = read_document(args.document, config.max_bytes)
-    lm = load_with_status(config.model, config.adapter, config.dtype)
+    lm = load_with_status(config.model, strategy.adapter_folder(), config.dtype)
     with _PromptProgress() as progress:
         callbacks = progress.callbacks(stream=not args.json)
         summary = strategy.summarize(lm, document, query, callbacks)

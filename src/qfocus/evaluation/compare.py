@@ -50,7 +50,7 @@ class CompareConfig:
         return [s.strip() for s in self.strategies.split(",") if s.strip()]
 
 
-SHARED = ("model", "dtype", "adapter", "strategy")  # settings of the one loaded model, not of a strategy
+SHARED = ("model", "dtype", "strategy")  # settings of the one loaded model, not of a strategy (adapter may differ)
 
 
 def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
@@ -118,10 +118,14 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     configs = {s: strategy_config(config.eval.summarize, s) for s in specs}
     strategies = {s: get_strategy(c.strategy, c) for s, c in configs.items()}
     examples = load_examples(config.eval)
-    summarize = config.eval.summarize
-    lm = load_model(summarize.model, dtype=summarize.dtype, adapter=summarize.adapter, on_convert=on_convert)
+    summarize, lm = config.eval.summarize, None
     out = Path(config.eval.out)
     for spec in specs:
+        # One model load per run of specs with the same adapter (truncate:adapter=none beside the default).
+        if lm is None or strategies[spec].adapter_folder() != loaded:
+            lm = None  # free the last one first
+            loaded = strategies[spec].adapter_folder()
+            lm = load_model(summarize.model, dtype=summarize.dtype, adapter=loaded, on_convert=on_convert)
         run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
         progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
         run_examples(lm, strategies[spec], examples, run, progress)

@@ -14,6 +14,7 @@ from pathlib import Path
 from qfocus.errors import InputError
 from qfocus.evaluation.bootstrap import RESAMPLES, SEED, paired_bootstrap
 from qfocus.hyper.config import saved_config
+from qfocus.shipped import resolve_adapter
 
 METRICS = ("rouge1", "rouge2", "rougeLsum", "geometric_mean")
 LABELS = {"rouge1": "R-1", "rouge2": "R-2", "rougeLsum": "R-Lsum", "geometric_mean": "geo. mean"}
@@ -55,9 +56,10 @@ def _load_run(folder: Path) -> RunRow:
     config = metrics.get("config", {})
     summarize = config.get("summarize", {})
     method, training = summarize.get("strategy", "?"), "-"
-    if summarize.get("adapter"):
-        hyper = saved_config(summarize["adapter"]) or {}
-        train_summary = Path(summarize["adapter"]) / "summary.json"
+    adapter = resolve_adapter(summarize.get("adapter"), summarize.get("model", "smollm2"))
+    if adapter:
+        hyper = saved_config(adapter) or {}
+        train_summary = Path(adapter) / "summary.json"
         trained = hyper.get("method", "adapter")
         if hyper.get("memory"):
             trained += f" + memory (S {hyper['segment']})"

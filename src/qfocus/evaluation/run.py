@@ -68,7 +68,7 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
 
     examples = load_examples(config)
     strategy = get_strategy(config.summarize.strategy, config.summarize)
-    lm = load_model(config.summarize.model, dtype=config.summarize.dtype, adapter=config.summarize.adapter,
+    lm = load_model(config.summarize.model, dtype=config.summarize.dtype, adapter=strategy.adapter_folder(),
                     on_convert=on_convert)
     return run_examples(lm, strategy, examples, config, on_example)
 

@@ -127,3 +127,9 @@ def saved_config(folder: str | Path) -> dict | None:
     """
     path = Path(folder) / CONFIG_FILE
     return json.loads(path.read_text())["config"] if path.is_file() else None
+
+
+def saved_window(folder: str | Path) -> int | None:
+    """The context window (prompt + answer tokens) an adapter folder says it was trained for, if it says."""
+    path = Path(folder) / CONFIG_FILE
+    return json.loads(path.read_text()).get("context_window") if path.is_file() else None

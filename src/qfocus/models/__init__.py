@@ -94,7 +94,9 @@ def load_model(
 ) -> LoadedModel:
     """Load a model for inference (eval mode) in `dtype` (a torch dtype, a name, or auto: see `resolve_dtype`).
 
-    `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load.
+    `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load, and
+    where its adapter_config.json names the window it was trained for, `context_window` is no larger.
+    (`qfocus.shipped.resolve_adapter` turns `default` / `none` into a folder or None.)
     """
     if adapter is not None and is_shape(name_or_path):
         raise InputError("a weightless shape (random:...) takes no adapter: its weights are random")
@@ -123,5 +125,8 @@ def load_model(
     if adapter is not None:
         from qfocus.hyper import load_adapter
 
+        from qfocus.hyper.config import saved_window
+
         expert = load_adapter(model, adapter)
+        window = min(window, saved_window(adapter) or window)  # an adapter trained at 2K is used at 2K
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert)

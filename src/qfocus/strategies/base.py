@@ -19,6 +19,7 @@ from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks, Generated, generate, generate_batch
 from qfocus.hyper.config import saved_config
+from qfocus.shipped import DEFAULT, resolve_adapter
 from qfocus.models import LoadedModel
 from qfocus.prompts import Prompt, PromptBuilder, document_budget
 
@@ -53,10 +54,25 @@ class Strategy(ABC):
 
     def __init__(self, config: SummarizeConfig | None = None):
         self.config = config or SummarizeConfig()
-        if self.config.adapter is not None:  # refuse an unusable adapter before any model is loaded
-            hyper = saved_config(self.config.adapter)
+        named = resolve_adapter(self.config.adapter, self.config.model)
+        if named is not None and not self._shipped_default():  # refuse an unusable adapter before any model is loaded
+            hyper = saved_config(named)
             if hyper is not None:
                 self.check_adapter(hyper)
+
+    def _shipped_default(self) -> bool:
+        return str(self.config.adapter).lower() == DEFAULT
+
+    def adapter_folder(self) -> str | None:
+        """The adapter folder to load for this strategy: `--adapter` resolved (`qfocus.shipped`). The
+        shipped default is left out, not refused, where this strategy cannot use it (lift, say)."""
+        folder = resolve_adapter(self.config.adapter, self.config.model)
+        if folder is not None and self._shipped_default():
+            try:
+                self.check_adapter(saved_config(folder))
+            except InputError:
+                return None
+        return folder
 
     def check_adapter(self, hyper: dict | None) -> None:
         """Raise `InputError` if this strategy cannot use an adapter with this (saved) HyperConfig;
