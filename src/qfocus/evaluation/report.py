@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qfocus.errors import InputError
 from qfocus.evaluation.bootstrap import RESAMPLES, SEED, paired_bootstrap
+from qfocus.evaluation.query_types import by_type, markdown
 from qfocus.hyper.config import saved_config
 from qfocus.shipped import resolve_adapter
 
@@ -122,12 +123,16 @@ def write_comparison(rows: list[RunRow], baseline: int, out: Path, resamples: in
     table = markdown_table(rows, deltas)
     note = (f"\n\nn = {rows[0].examples} examples, the same for every run; intervals: paired bootstrap, "
             f"{resamples} resamples over examples (seed {SEED}), difference from {rows[baseline].name}.\n")
+    types = by_type(rows, baseline, resamples) if same_examples(rows) else []
+    if types:  # general and specific queries: does each strategy serve both?
+        note += "\nPer query type (R-Lsum, Δ [95% CI] against the baseline on that type's examples):\n\n"
+        note += markdown(types) + "\n"
     (out / "comparison.md").write_text(table + note)
     result = {"baseline": rows[baseline].name, "examples": rows[0].examples, "resamples": resamples, "seed": SEED,
               "runs": [{"name": r.name, "method": r.method, **r.scores, "prompt_tokens": r.prompt_tokens,
                         "seconds_per_example": r.seconds_per_example, "peak_rss_mb": r.peak_rss_mb,
                         "difference": None if d is None else {k: asdict(v) for k, v in d.items()}}
-                       for r, d in zip(rows, deltas)]}
+                       for r, d in zip(rows, deltas)], "by_query_type": types}
     (out / "comparison.json").write_text(json.dumps(result, indent=2) + "\n")
     bar_chart(rows, out / "comparison.png", title)
     result["table"] = table

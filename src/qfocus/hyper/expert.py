@@ -135,7 +135,11 @@ class HyperExpert:
     def load_weights(self, folder: str | Path) -> None:
         """Copy the adapter tensors saved in `folder` into this expert's parameters (same layout required)."""
         folder = Path(folder)
-        tensors = load_file(folder / ADAPTER_FILE)
+        try:
+            tensors = load_file(folder / ADAPTER_FILE)
+        except Exception as error:  # safetensors raises its own error types for a cut or corrupted file
+            raise InputError(f"{folder / ADAPTER_FILE} cannot be read ({str(error).splitlines()[0][:120]}): "
+                             "the file is damaged; copy or train the adapter again") from None
         parameters = self.named_adapter_parameters()
         if set(tensors) != set(parameters):
             raise InputError(f"{folder}: adapter tensors do not match the model's adapter layout")
