@@ -117,3 +117,27 @@ def test_compare_refuses_strategy_flag_and_empty_split(capsys, tmp_path):
     (tmp_path / "val.jsonl").write_text("")
     code, _, err = run_cli(capsys, "compare", "--data", "qmsum", "--data-dir", str(tmp_path), "--out", str(tmp_path / "o"))
     assert_one_line_error(code, err, "no examples")
+
+
+def test_per_query_type_table_scores_each_type_on_its_own_examples():
+    from qfocus.evaluation.query_types import by_type, markdown, query_type
+    from qfocus.evaluation.report import RunRow
+
+    assert [query_type(i) for i in ("val-3-general-0", "val-3-specific-2", "story-1-q2")] == ["general", "specific", None]
+    rng = np.random.default_rng(0)
+    ids = tuple(f"val-{k}-{'general' if k % 4 == 0 else 'specific'}-0" for k in range(24))
+    rows = [RunRow(name, "qmsum/val", "m", 24, {}, 0.0, 0.0, ids=ids, per_example=tuple(_rows(rng, 24, shift)))
+            for name, shift in (("base", 0.0), ("better", 3.0))]
+    table = by_type(rows, 0, 200)
+    assert [(t["type"], t["examples"]) for t in table] == [("general", 6), ("specific", 18)]
+    for entry in table:
+        keep = [k for k, i in enumerate(ids) if entry["type"] in i]
+        lsum = [np.mean([rows[r].per_example[k]["rougeLsum"] for k in keep]) for r in (0, 1)]
+        assert [run["rougeLsum"] for run in entry["runs"]] == pytest.approx(lsum)
+        expected = paired_bootstrap([rows[0].per_example[k] for k in keep], [rows[1].per_example[k] for k in keep], 200)
+        assert entry["runs"][1]["difference_rougeLsum"] == str(expected["rougeLsum"])
+        assert entry["runs"][0]["difference_rougeLsum"] is None
+    assert "| general | 6 |" in markdown(table)
+    untyped = [RunRow(r.name, r.data, r.method, 24, {}, 0.0, 0.0, ids=tuple(f"s-{k}" for k in range(24)),
+                      per_example=r.per_example) for r in rows]
+    assert by_type(untyped) == [] and markdown([]) == ""

@@ -36,7 +36,8 @@ examples:
   cat report.txt | qfocus summarize - -q "Which risks are named?" --max-new-tokens 200
   qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
   qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
-  qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a trained HyperExpert
+  qfocus summarize notes.md -q "..." --adapter none                      # zero-shot, without the shipped adapter
+  qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a HyperExpert you trained
   qfocus summarize meeting.md -q "What was decided about the budget?" --strategy retrieve --json
   qfocus summarize meeting.md -q "..." --strategy retrieve --scorer bm25 --coverage 0.5 --mugi
   qfocus summarize year.md -q "..." --strategy ideal --adapter runs/qmsum-ideal-lora-memory  # any length
