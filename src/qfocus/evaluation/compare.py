@@ -118,7 +118,7 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     configs = {s: strategy_config(config.eval.summarize, s) for s in specs}
     strategies = {s: get_strategy(c.strategy, c) for s, c in configs.items()}
     examples = load_examples(config.eval)
-    summarize, lm = config.eval.summarize, None
+    summarize, lm, loaded = config.eval.summarize, None, None
     out = Path(config.eval.out)
     for spec in specs:
         # One model load per run of specs with the same adapter (truncate:adapter=none beside the default).

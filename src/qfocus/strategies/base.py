@@ -19,9 +19,9 @@ from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks, Generated, generate, generate_batch
 from qfocus.hyper.config import saved_config
-from qfocus.shipped import DEFAULT, resolve_adapter
 from qfocus.models import LoadedModel
 from qfocus.prompts import Prompt, PromptBuilder, document_budget
+from qfocus.shipped import DEFAULT, resolve_adapter
 
 
 @dataclass
