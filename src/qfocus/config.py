@@ -212,4 +212,3 @@ class SummarizeConfig:
             raise InputError(f"segment is {self.segment}: pass a positive number of tokens such as 1024")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")
-

@@ -122,10 +122,10 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     out = Path(config.eval.out)
     for spec in specs:
         # One model load per run of specs with the same adapter (truncate:adapter=none beside the default).
-        if lm is None or strategies[spec].adapter_folder() != loaded:
+        folder = strategies[spec].adapter_folder()
+        if lm is None or folder != loaded:
             lm = None  # free the last one first
-            loaded = strategies[spec].adapter_folder()
-            lm = load_model(summarize.model, dtype=summarize.dtype, adapter=loaded, on_convert=on_convert)
+            loaded, lm = folder, load_model(summarize.model, dtype=summarize.dtype, adapter=folder, on_convert=on_convert)
         run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
         progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
         run_examples(lm, strategies[spec], examples, run, progress)

@@ -120,16 +120,15 @@ class ResolvedLayers:
     query_layer: int
 
 
+def saved_meta(folder: str | Path) -> dict | None:
+    """An adapter folder's adapter_config.json (config, base_model, and a shipped one's context_window);
+    None if the folder holds none. Reads JSON only (no torch), so the CLI and reports can look at an
+    adapter before loading a model."""
+    path = Path(folder) / CONFIG_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def saved_config(folder: str | Path) -> dict | None:
-    """The HyperConfig (as a dict) saved in an adapter folder; None if the folder holds none.
-
-    Reads JSON only (no torch), so the CLI and reports can look at an adapter before loading a model.
-    """
-    path = Path(folder) / CONFIG_FILE
-    return json.loads(path.read_text())["config"] if path.is_file() else None
-
-
-def saved_window(folder: str | Path) -> int | None:
-    """The context window (prompt + answer tokens) an adapter folder says it was trained for, if it says."""
-    path = Path(folder) / CONFIG_FILE
-    return json.loads(path.read_text()).get("context_window") if path.is_file() else None
+    """The HyperConfig (as a dict) saved in an adapter folder; None if the folder holds none."""
+    meta = saved_meta(folder)
+    return meta["config"] if meta is not None else None

@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from qfocus.errors import InputError
-from qfocus.hyper.config import CONFIG_FILE, HyperConfig
+from qfocus.hyper.config import CONFIG_FILE, HyperConfig, saved_meta
 from qfocus.hyper.context import GeneratedSlot, QueryState
 from qfocus.hyper.generator import HyperNetwork
 from qfocus.hyper.lora import LoRALinear
@@ -165,7 +165,7 @@ def attach(model: nn.Module, config: HyperConfig | None = None) -> HyperExpert:
 def load_adapter(model: nn.Module, folder: str | Path) -> HyperExpert:
     """Attach a saved adapter to `model`; refuses an adapter trained on another base model."""
     folder = check_adapter_folder(folder)
-    meta = json.loads((folder / CONFIG_FILE).read_text())
+    meta = saved_meta(folder)
     _check_identity(meta["base_model"], model_identity(model), folder)
     expert = attach(model, HyperConfig(**meta["config"]))
     try:

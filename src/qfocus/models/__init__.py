@@ -98,11 +98,11 @@ def load_model(
     where its adapter_config.json names the window it was trained for, `context_window` is no larger.
     (`qfocus.shipped.resolve_adapter` turns `default` / `none` into a folder or None.)
     """
-    if adapter is not None and is_shape(name_or_path):
-        raise InputError("a weightless shape (random:...) takes no adapter: its weights are random")
     if adapter is not None:
         from qfocus.hyper.expert import check_adapter_folder
 
+        if is_shape(name_or_path):
+            raise InputError("a weightless shape (random:...) takes no adapter: its weights are random")
         check_adapter_folder(adapter)  # fail before the slow part
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = resolve_dtype(dtype, device)
@@ -124,9 +124,9 @@ def load_model(
     expert = None
     if adapter is not None:
         from qfocus.hyper import load_adapter
-
-        from qfocus.hyper.config import saved_window
+        from qfocus.hyper.config import saved_meta
 
         expert = load_adapter(model, adapter)
-        window = min(window, saved_window(adapter) or window)  # an adapter trained at 2K is used at 2K
+        trained = saved_meta(adapter).get("context_window")  # an adapter trained at 2K is used at 2K
+        window = min(window, trained or window)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert)
