@@ -115,23 +115,41 @@ def test_the_built_wheel_carries_the_shipped_adapter(tmp_path):
     assert packed == (SHIPPED / "adapter.safetensors").read_bytes()
 
 
+# Run in a child process: the real model loaded here would stay in pytest's memory, and every later
+# subprocess (test_e2e measures one's peak RSS) would inherit that peak at fork.
+REAL_MODEL = """
+import json, sys
+from pathlib import Path
+import qfocus
+from qfocus.config import GenerationConfig, SummarizeConfig
+from qfocus.models import load_model
+from qfocus.strategies import get_strategy
+
+default = qfocus.load_model("smollm2")
+zero = load_model("smollm2")  # the library's plain loader: no adapter
+document = Path(sys.argv[1]).read_text(encoding="utf-8")  # longer than both windows
+query = "What did the board decide about the Millbrook pumping station?"
+short = GenerationConfig(max_new_tokens=16)
+plain = get_strategy("truncate", SummarizeConfig(adapter=None, generation=short)).summarize(zero, document, query)
+none = qfocus.summarize(document, query, "smollm2", config=SummarizeConfig(adapter="none", generation=short))
+shipped = qfocus.summarize(document, query, default, config=SummarizeConfig(generation=short))
+print(json.dumps({
+    "default": {"method": default.expert and default.expert.config.method, "window": default.context_window},
+    "zero": {"expert": zero.expert is not None, "window": zero.context_window},
+    "answers": {name: [s.summary, s.prompt_tokens] for name, s in (("plain", plain), ("none", none), ("shipped", shipped))},
+}))
+"""
+
+
 @pytest.mark.slow
 def test_the_embedded_model_loads_the_shipped_adapter_by_default_and_none_is_zero_shot():
-    import qfocus
-    from qfocus.config import GenerationConfig
-    from qfocus.models import load_model
-
-    default = qfocus.load_model("smollm2")
-    assert default.expert is not None and default.expert.config.method == "ideal-lora"
-    assert default.context_window == 2048  # the window it was trained for
-    zero = load_model("smollm2")  # the library's plain loader: no adapter
-    assert zero.expert is None and zero.context_window == 8192
-    document = EXAMPLE.read_text(encoding="utf-8")  # longer than both windows
-    query = "What did the board decide about the Millbrook pumping station?"
-    short = GenerationConfig(max_new_tokens=16)
-    plain = get_strategy("truncate", SummarizeConfig(adapter=None, generation=short)).summarize(zero, document, query)
-    none = qfocus.summarize(document, query, "smollm2", config=SummarizeConfig(adapter="none", generation=short))
-    assert none.summary == plain.summary and none.prompt_tokens == plain.prompt_tokens  # token for token
-    shipped = qfocus.summarize(document, query, default, config=SummarizeConfig(generation=short))
-    assert shipped.prompt_tokens + 16 <= 2048 < plain.prompt_tokens  # the adapter's window, not the model's
-    assert shipped.summary != plain.summary
+    child = subprocess.run([sys.executable, "-c", REAL_MODEL, str(EXAMPLE)], capture_output=True, text=True, timeout=900)
+    assert child.returncode == 0, child.stderr[-2000:]
+    result = json.loads(child.stdout.strip().splitlines()[-1])
+    assert result["default"] == {"method": "ideal-lora", "window": 2048}  # the window it was trained for
+    assert result["zero"] == {"expert": False, "window": 8192}
+    (plain, plain_tokens), (none, none_tokens), (shipped, shipped_tokens) = (
+        result["answers"][name] for name in ("plain", "none", "shipped"))
+    assert none == plain and none_tokens == plain_tokens  # token for token
+    assert shipped_tokens + 16 <= 2048 < plain_tokens  # the adapter's window, not the model's
+    assert shipped != plain
