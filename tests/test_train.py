@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,9 +75,11 @@ def test_cli_train_then_eval(capsys, tmp_path, tiny_checkpoint):
     assert "rougeLsum" in stdout
 
 
-@pytest.mark.parametrize("kill_at, checkpoints", [(5, ["step-000002", "step-000004"]),  # resume mid-epoch
-                                                   (7, ["step-000004", "step-000006"])])  # at an epoch's end
-def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint, kill_at, checkpoints):
+@pytest.mark.parametrize("kill_at, checkpoints, moved", [
+    (5, ["step-000002", "step-000004"], False),  # resume mid-epoch, in place
+    (7, ["step-000004", "step-000006"], True),  # at an epoch's end, from a copy elsewhere (a GPU run brought home)
+])
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint, kill_at, checkpoints, moved):
     """12 triples, 2 x 2 per step: 3 steps per epoch, the last one a partial accumulation; 9 steps in all."""
     write_covidet(tmp_path)
     whole = tiny_config(tmp_path, tiny_checkpoint, tmp_path / "whole")
@@ -91,15 +95,19 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, tiny_checkpoint, k
     with pytest.raises(Killed):
         train(cut, on_step=kill)
     assert [p.name for p in checkpoint_folders(tmp_path / "cut")] == checkpoints
+    folder = tmp_path / "cut"
+    if moved:
+        folder = Path(shutil.copytree(folder, tmp_path / "elsewhere" / "cut"))
+        shutil.rmtree(tmp_path / "cut")
     torch.manual_seed(1234)  # whatever the dead process's RNG was, the checkpoint's state must win
-    train(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "cut", resume=True))
-    resumed = read_log(tmp_path / "cut")
+    train(tiny_config(tmp_path, tiny_checkpoint, folder, resume=True))
+    resumed = read_log(folder)
 
     def comparable(log):
         return [(r["step"], r["loss"], r["lr"], r["grad_norm"], r["tokens"]) for r in log]
 
     assert comparable(resumed) == comparable(expected)  # step 5 once, nothing skipped, bit-identical numbers
-    torch.testing.assert_close(load_file(tmp_path / "cut" / "adapter.safetensors"),
+    torch.testing.assert_close(load_file(folder / "adapter.safetensors"),
                                load_file(tmp_path / "whole" / "adapter.safetensors"), rtol=0, atol=0)
 
 

@@ -30,6 +30,9 @@ from qfocus.train.checkpoint import checkpoint_folders, load_checkpoint, restore
 from qfocus.train.config import TrainConfig
 
 LOG_FILE, CONFIG_FILE, SUMMARY_FILE = "log.jsonl", "train_config.json", "summary.json"
+# Options a resumed run may change: where the folder now lives (a run trained on a GPU and copied
+# to a laptop resumes there), and --resume itself.
+MOVABLE = ("out", "resume")
 
 # on_start(first_step, total_steps) before the first batch; on_step(record, total_steps) after every
 # optimisation step. Both run on the main process only.
@@ -216,7 +219,7 @@ def _check_run_folder(config: TrainConfig, out: Path) -> Path | None:
     saved = out / CONFIG_FILE
     if saved.is_file():
         before, now = json.loads(saved.read_text()), config.to_dict()
-        changed = sorted(k for k in now if k != "resume" and before.get(k) != json.loads(json.dumps(now[k])))
+        changed = sorted(k for k in now if k not in MOVABLE and before.get(k) != json.loads(json.dumps(now[k])))
         if changed:
             raise InputError(f"{out} was trained with other settings ({', '.join(changed)}): "
                              "resume with the same options, or choose another --out")
