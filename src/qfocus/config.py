@@ -6,7 +6,8 @@ into command-line flags and reads the same keys from a YAML file, so the three n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 from qfocus.errors import InputError
 
@@ -212,3 +213,52 @@ class SummarizeConfig:
             raise InputError(f"segment is {self.segment}: pass a positive number of tokens such as 1024")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")
+
+
+def set_option(config: SummarizeConfig, key: str, value, where: str):
+    """A copy of `config` with the (nested) field `key` set: `value` is text (a strategy spec's
+    `coverage=0.5`) or already typed (a JSON request's options); `where` names the source in errors."""
+    try:
+        return _set(config, key, value, where)
+    except KeyError:
+        raise InputError(f"unknown setting '{key}' in {where}: use option names such as scorer or coverage") from None
+
+
+def _set(config, key: str, value, where: str):
+    hints = typing.get_type_hints(type(config))
+    for f in fields(config):
+        if f.name == key and not is_dataclass(hints[key]):
+            return replace(config, **{key: _parse(value, hints[key], where)})
+    for f in fields(config):
+        if is_dataclass(hints[f.name]):
+            try:
+                return replace(config, **{f.name: _set(getattr(config, f.name), key, value, where)})
+            except KeyError:
+                continue
+    raise KeyError(key)
+
+
+def _parse(value, hint, where: str):
+    kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    kind = kinds[0]
+    if value is None or (isinstance(value, str) and value.lower() == "none"):
+        if type(None) in typing.get_args(hint):
+            return None
+        raise InputError(f"'{value}' in {where} is not a {getattr(kind, '__name__', kind)}")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise InputError(f"'{value}' in {where} is not true or false")
+        return str(value).lower() in ("true", "1", "yes")
+    if typing.get_origin(kind) is tuple:  # lift_targets: a list, or names separated by commas or spaces
+        items = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+        return tuple(str(v) for v in items)
+    if isinstance(value, bool) or (kind in (int, float) and not isinstance(value, (str, int, float))) \
+            or (kind is int and isinstance(value, float) and not value.is_integer()):
+        raise InputError(f"'{value}' in {where} is not a {kind.__name__}")
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise InputError(f"'{value}' in {where} is not a {kind.__name__}") from None
+

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import re
-import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qfocus.config import SummarizeConfig
+from qfocus.config import SummarizeConfig, set_option
 from qfocus.errors import InputError
 from qfocus.evaluation.run import EvalConfig
 
@@ -69,39 +68,8 @@ def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
         if key in SHARED:
             raise InputError(f"'{key}' in strategy spec '{spec}' is shared by every strategy (one model load): "
                              f"pass --{key.replace('_', '-')} to compare itself")
-        config = _set(config, key, value, spec)
+        config = set_option(config, key, value, f"strategy spec '{spec}'")
     return config
-
-
-def _set(config, key: str, value: str, spec: str):
-    """A copy of the (nested) dataclass `config` with field `key` set from text."""
-    hints = typing.get_type_hints(type(config))
-    for f in fields(config):
-        if f.name == key and not is_dataclass(hints[key]):
-            return replace(config, **{key: _parse(value, hints[key], spec)})
-    for f in fields(config):
-        if is_dataclass(hints[f.name]):
-            try:
-                return replace(config, **{f.name: _set(getattr(config, f.name), key, value, spec)})
-            except KeyError:
-                continue
-    if type(config) is SummarizeConfig:
-        raise InputError(f"unknown setting '{key}' in strategy spec '{spec}': use option names such as scorer or coverage")
-    raise KeyError(key)
-
-
-def _parse(value: str, hint, spec: str):
-    kind = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
-    if kind is bool:
-        if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise InputError(f"'{value}' in strategy spec '{spec}' is not true or false")
-        return value.lower() in ("true", "1", "yes")
-    if value.lower() == "none" and type(None) in typing.get_args(hint):
-        return None
-    try:
-        return kind(value)
-    except ValueError:
-        raise InputError(f"'{value}' in strategy spec '{spec}' is not a {kind.__name__}") from None
 
 
 def folder_name(spec: str) -> str:
