@@ -5,13 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from qfocus.cli.args import add_config_arguments, build_config
 from qfocus.config import SummarizeConfig
 
+if TYPE_CHECKING:
+    from qfocus.documents import Document
+
 DESCRIPTION = """\
-Write the summary that answers QUERY about the document at PATH (UTF-8 text or Markdown; - reads
-stdin). The answer streams to stdout as it is written; progress goes to stderr.
+Write the summary that answers QUERY about the document at PATH (UTF-8 text, Markdown, PDF, HTML
+or DOCX, told apart by their content; - reads stdin). The answer streams to stdout as it is written;
+progress goes to stderr. With --json, a PDF's passages name their pages.
 
 strategies:
   truncate   keep the document's start and end so prompt + answer fit the window (default)
@@ -35,6 +40,7 @@ examples:
   qfocus summarize meeting.md --query "What did the board decide about the budget?"
   cat report.txt | qfocus summarize - -q "Which risks are named?" --max-new-tokens 200
   qfocus summarize meeting.md -q "Summarise the discussion of staffing." --json
+  qfocus summarize report.pdf -q "Which risks are named?" --strategy retrieve --json   # passages list pages
   qfocus summarize notes.md -q "..." --model /path/to/hf-checkpoint --strategy full
   qfocus summarize notes.md -q "..." --adapter none                      # zero-shot, without the shipped adapter
   qfocus summarize notes.md -q "..." --adapter runs/qmsum-ideal-lora     # a HyperExpert you trained
@@ -54,7 +60,8 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("document", metavar="PATH|-", help="the document: a UTF-8 text or Markdown file, or - for stdin")
+    parser.add_argument("document", metavar="PATH|-",
+                        help="the document: a text, Markdown, PDF, HTML or DOCX file, or - for stdin")
     parser.add_argument("-q", "--query", required=True, help="what the summary should answer")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the summary and its metadata")
     parser.add_argument("--config", metavar="YAML", help="read options from a YAML file (flags win)")
@@ -64,22 +71,31 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qfocus.cli.status import load_with_status
-    from qfocus.documents import check_query, read_document
+    from qfocus.documents import check_query, open_document
     from qfocus.strategies import get_strategy
 
     config: SummarizeConfig = build_config(SummarizeConfig, args, args.config)
     strategy = get_strategy(config.strategy, config)
     query = check_query(args.query)
-    document = read_document(args.document, config.max_bytes)
+    document = open_document(args.document, config.max_bytes)
     lm = load_with_status(config.model, strategy.adapter_folder(), config.dtype)
     with _PromptProgress() as progress:
         callbacks = progress.callbacks(stream=not args.json)
-        summary = strategy.summarize(lm, document, query, callbacks)
+        summary = strategy.summarize(lm, document.text, query, callbacks)
     if args.json:
-        print(json.dumps(summary.to_dict(), ensure_ascii=False))
+        print(json.dumps(_with_pages(summary.to_dict(), document), ensure_ascii=False))
     else:
         sys.stdout.write("\n")
     return 0
+
+
+def _with_pages(result: dict, document: Document) -> dict:
+    """The JSON result plus the document's kind and page count, and each passage's pages (PDF)."""
+    result["document"] = {"kind": document.kind, "pages": document.page_count}
+    if document.pages is not None:
+        for passage in result.get("passages") or []:
+            passage["page"] = document.pages_of(passage["start"], passage["end"])
+    return result
 
 
 class _PromptProgress:

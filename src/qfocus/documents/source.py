@@ -1,4 +1,4 @@
-"""Reading a document from a file or stdin, with one clear error for each kind of bad input."""
+"""The bytes of a document: a file path, or "-" for stdin, refused past a size limit."""
 
 from __future__ import annotations
 
@@ -10,42 +10,18 @@ from qfocus.errors import InputError
 DEFAULT_MAX_BYTES = 50_000_000
 
 
-def read_document(source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> str:
-    """UTF-8 text of the file `source` ("-" for stdin), checked to be non-empty readable text."""
+def read_source(source: str, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[bytes, str]:
+    """(the bytes, the name errors use) of the file `source`, or of stdin for "-"."""
     name = "stdin" if source == "-" else source
     data = _read_stdin(max_bytes) if source == "-" else _read_file(Path(source), max_bytes)
+    check_size(data, name, max_bytes)
+    return data, name
+
+
+def check_size(data: bytes, name: str, max_bytes: int) -> None:
+    """Refuse more than `max_bytes` bytes."""
     if len(data) > max_bytes:
         raise _too_large(name, max_bytes)
-    return decode_text(data, name)
-
-
-def decode_text(data: bytes, name: str) -> str:
-    """Decode UTF-8 (a BOM is dropped); refuse binary data and other encodings, naming the offset."""
-    nul = data.find(b"\0")
-    if nul >= 0:
-        raise InputError(f"{name} looks binary (NUL byte at offset {nul}): pass a UTF-8 text or Markdown file")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise InputError(
-            f"{name} is not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start}): "
-            "convert it, e.g. `iconv -f latin1 -t utf-8`"
-        ) from None
-    check_text(text, name)
-    return text
-
-
-def check_text(text: str, name: str = "document") -> None:
-    """Refuse empty or whitespace-only text."""
-    if not text.strip():
-        raise InputError(f"{name} is empty: pass a file (or stdin) with the text to summarise")
-
-
-def check_query(query: str | None) -> str:
-    """The query stripped; refuse an empty one."""
-    if query is None or not query.strip():
-        raise InputError('the query is empty: pass what the summary should answer, e.g. --query "What was decided?"')
-    return query.strip()
 
 
 def _read_file(path: Path, max_bytes: int) -> bytes:
