@@ -275,3 +275,22 @@ def test_the_openai_client_against_a_live_server(live, tiny_lm, tmp_path):
         client.chat.completions.create(model="gpt-4o", messages=messages)
     with pytest.raises(BadRequestError):
         client.chat.completions.create(model=model, messages=messages[-1:])
+
+
+def test_a_pdf_upload_cites_pages(client):
+    from test_documents import make_pdf
+
+    words = DOCUMENT.split()
+    pages = [[" ".join(words[i:i + 12]) for i in range(start, start + 120, 12)] for start in (0, 120, 240)]
+    got = client.post("/v1/summarize?stream=true", files={"file": ("report.bin", make_pdf(pages), "application/octet-stream")},
+                      data={"query": QUERY, "strategy": "retrieve", "return_document": "true",
+                            "options": json.dumps({"scorer": "bm25", "max_new_tokens": 8, "context_window": 160})})
+    stream = events(got.text)
+    document, summary = stream[0][1], stream[-1][1]
+    assert document["kind"] == "pdf" and len(document["pages"]) == 3 and document["pages"][0] == 0
+    assert summary["document"] == {"kind": "pdf", "pages": 3}
+    for passage in summary["passages"]:
+        first = sum(start <= passage["start"] for start in document["pages"])
+        assert passage["page"][0] == first
+    bad = client.post("/v1/summarize", files={"file": ("scan.pdf", b"%PDF-1.4\n broken", "application/pdf")}, data={"query": QUERY})
+    assert bad.status_code == 400 and "cannot be read as a PDF" in bad.json()["detail"]

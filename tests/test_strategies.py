@@ -161,3 +161,25 @@ def test_lead_takes_the_first_thirty_words_without_the_model(tiny_lm, monkeypatc
     result = qfocus.summarize(document, QUERY, tiny_lm, strategy="lead")
     assert result.summary == " ".join(f"w{i}" for i in range(30))
     assert result.prompt_tokens == 0 and result.strategy == "lead"
+
+
+@pytest.mark.parametrize("words", [30, 900])
+def test_truncate_lists_the_spans_it_kept(tiny_lm, words):
+    """The head and tail spans, re-encoded, are exactly the document tokens in the prompt."""
+    from qfocus.prompts import ELISION, PromptBuilder
+
+    document = long_text(words)
+    strategy = get_strategy("truncate", SummarizeConfig(adapter="none", generation=GenerationConfig(max_new_tokens=8)))
+    plan = strategy.plan(tiny_lm, document, "What was said?")
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    spans = plan.passages
+    kept = [builder.encode(document[s["start"]:s["end"]]) for s in spans]
+    if words == 30:
+        assert spans == [{"start": 0, "end": len(document), "reason": "whole"}]
+        expected = kept[0]
+    else:
+        assert [s["reason"] for s in spans] == ["head", "tail"] and spans[0]["start"] == 0 and spans[1]["end"] == len(document)
+        assert spans[0]["end"] < spans[1]["start"]
+        expected = kept[0] + builder.encode(ELISION) + kept[1]
+    prefix, query, middle, suffix = builder.pieces("What was said?")
+    assert plan.prompt.input_ids[len(prefix) + len(query) + len(middle):len(plan.prompt.input_ids) - len(suffix)] == expected

@@ -26,6 +26,7 @@ examples:
   qfocus bench adapters --out adapters.json
   qfocus summarize meeting.md -q "..." --strategy lift   # fine-tunes on the document; cached
   qfocus cache list                                      # converted models and lift adaptations
+  qfocus serve                                           # web page + HTTP API on http://127.0.0.1:8000
 
 exit codes: 0 ok, 2 bad input (one line on stderr says what to fix), 130 interrupted.
 """
@@ -39,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, cache, compare, evaluate, report, summarize, train
+    from qfocus.cli import bench, cache, compare, evaluate, report, serve, summarize, train
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(subparsers)
     bench.add_parser(subparsers)
     cache.add_parser(subparsers)
+    serve.add_parser(subparsers)
     return parser
 
 

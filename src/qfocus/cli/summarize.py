@@ -83,19 +83,10 @@ def run(args: argparse.Namespace) -> int:
         callbacks = progress.callbacks(stream=not args.json)
         summary = strategy.summarize(lm, document.text, query, callbacks)
     if args.json:
-        print(json.dumps(_with_pages(summary.to_dict(), document), ensure_ascii=False))
+        print(json.dumps(document.cite(summary.to_dict()), ensure_ascii=False))
     else:
         sys.stdout.write("\n")
     return 0
-
-
-def _with_pages(result: dict, document: Document) -> dict:
-    """The JSON result plus the document's kind and page count, and each passage's pages (PDF)."""
-    result["document"] = {"kind": document.kind, "pages": document.page_count}
-    if document.pages is not None:
-        for passage in result.get("passages") or []:
-            passage["page"] = document.pages_of(passage["start"], passage["end"])
-    return result
 
 
 class _PromptProgress:

@@ -36,3 +36,13 @@ class Document:
         first = self.page_of(start)
         last = self.page_of(max(start, end - 1))
         return list(range(first, last + 1))
+
+    def cite(self, result: dict) -> dict:
+        """A `Summary.to_dict()` result plus the document's kind and page count and, for a PDF, each
+        passage's pages (`"page": [...]`): what `summarize --json` and the service return."""
+        result["document"] = {"kind": self.kind, "pages": self.page_count}
+        if self.pages is not None:
+            for passage in result.get("passages") or []:
+                passage["page"] = self.pages_of(passage["start"], passage["end"])
+        return result
+

@@ -23,14 +23,22 @@ def keep_head_and_tail(ids: list[int], budget: int, head_fraction: float, marker
 
     A document that fits is returned whole. Otherwise `head_fraction` of the room goes to the head.
     """
-    if len(ids) <= budget:
-        return list(ids)
-    room = budget - len(marker)
-    if room < 2:
-        return list(ids[:budget])
-    head = min(room - 1, max(1, round(room * head_fraction)))
-    tail = room - head
+    head, tail = head_and_tail(len(ids), budget, head_fraction, len(marker))
+    if tail == 0:
+        return list(ids[:head])
     return list(ids[:head]) + list(marker) + list(ids[len(ids) - tail :])
+
+
+def head_and_tail(n: int, budget: int, head_fraction: float, marker: int) -> tuple[int, int]:
+    """How many of `n` tokens `keep_head_and_tail` keeps from the start and from the end (tail 0: no
+    marker; a document that fits is all head)."""
+    if n <= budget:
+        return n, 0
+    room = budget - marker
+    if room < 2:
+        return budget, 0
+    head = min(room - 1, max(1, round(room * head_fraction)))
+    return head, room - head
 
 
 def require_fit(document_tokens: int, budget: int, window: int, max_new_tokens: int) -> None:

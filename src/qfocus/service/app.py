@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from qfocus.config import SummarizeConfig, set_option
+from qfocus.documents import Document, check_query, check_text, load_document
 from qfocus.errors import QfocusError
 from qfocus.service.config import ServeConfig
 from qfocus.service.worker import Job, QueueFull, Worker
@@ -92,7 +93,7 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
             return load_model(config.model, dtype=config.dtype, adapter=folder)
 
     worker = Worker(load, config.queue, config.max_document_tokens)
-    files: OrderedDict[str, Any] = OrderedDict()  # file id -> qfocus.documents.Document
+    files: OrderedDict[str, Document] = OrderedDict()  # uploaded documents by file id
     model_id = Path(config.model).name if Path(config.model).exists() else config.model
 
     @asynccontextmanager
@@ -168,14 +169,12 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
         get_strategy(settings.strategy, settings)  # an unknown name or an unusable adapter: 400 before queueing
         return settings
 
-    def submit(text: str, query: str, settings: SummarizeConfig, pages=None) -> tuple[Job, asyncio.Queue]:
-        from qfocus.documents import check_query, check_text
-
-        check_text(text)
+    def submit(document: Document, query: str, settings: SummarizeConfig) -> tuple[Job, asyncio.Queue]:
+        check_text(document.text)
         query = check_query(query)
         loop, events = asyncio.get_running_loop(), asyncio.Queue()
-        job = Job(text, query, settings, lambda kind, data: loop.call_soon_threadsafe(events.put_nowait, (kind, data)),
-                  deadline=time.monotonic() + config.max_seconds, pages=pages)
+        job = Job(document, query, settings, lambda kind, data: loop.call_soon_threadsafe(events.put_nowait, (kind, data)),
+                  deadline=time.monotonic() + config.max_seconds)
         try:
             worker.submit(job)
         except QueueFull:
@@ -209,9 +208,7 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
     def sse(kind: str, data: Any) -> str:
         return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
-    async def read_upload(form) -> tuple[Any, str]:
-        from qfocus.documents import load_document
-
+    async def read_upload(form) -> tuple[Document, str]:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise ServiceError(422, "invalid_request", "the multipart form needs a 'file' field with the document")
@@ -281,16 +278,16 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
         if len(body.document.encode()) > config.max_bytes:
             raise ServiceError(413, "too_large", f"the document is larger than {config.max_bytes:,} bytes (--max-bytes)")
         settings = job_config(body.strategy, body.adapter, body.options)
-        pages = getattr(document, "pages", None)
-        job, events = submit(body.document, body.query, settings, pages)
+        document = document or Document(body.document, "text", "request")
+        job, events = submit(document, body.query, settings)
         if not stream:
             return await result(request, job, events)
 
         async def stream_events():
             try:
                 if body.return_document:
-                    yield sse("document", {"kind": getattr(document, "kind", "text"), "text": body.document,
-                                           "pages": list(pages) if pages else None})
+                    yield sse("document", {"kind": document.kind, "text": document.text,
+                                           "pages": list(document.pages) if document.pages else None})
                 while True:
                     kind, data = await next_event(request, job, events)
                     if kind == "cancelled":
@@ -327,15 +324,15 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
                                "last one (a file part may name an uploaded file)")
         if body.model != model_id:
             raise ServiceError(404, "model_not_found", f"this server holds '{model_id}', not '{body.model}' (GET /v1/models)")
-        text, pages = message_text(users[0], files)
-        query, _ = message_text(users[-1], files)
+        document = message_document(users[0], files)
+        query = message_document(users[-1], files).text
         options = dict(body.options)
         for key, value in (("max_new_tokens", body.max_completion_tokens or body.max_tokens),
                            ("temperature", body.temperature), ("top_p", body.top_p)):
             if value is not None:
                 options.setdefault(key, value)
         settings = job_config(body.strategy, body.adapter, options)
-        job, events = submit(text, query, settings, pages)
+        job, events = submit(document, query, settings)
         created, completion_id = int(time.time()), "chatcmpl-" + uuid.uuid4().hex[:24]
         head = {"id": completion_id, "created": created, "model": model_id}
         if not body.stream:
@@ -384,11 +381,12 @@ def usage(summary: dict) -> dict:
             "total_tokens": summary["prompt_tokens"] + summary["answer_tokens"]}
 
 
-def message_text(message: dict, files: dict) -> tuple[str, tuple[int, ...] | None]:
-    """A chat message's text: its content string, or its text parts and uploaded files joined."""
+def message_document(message: dict, files: dict[str, Document]) -> Document:
+    """A chat message as a document: its content string, or its text parts and uploaded files joined
+    (with the pages of a file that comes first)."""
     content = message.get("content")
     if isinstance(content, str):
-        return content, None
+        return Document(content, "text", "message")
     if not isinstance(content, list):
         raise ServiceError(400, "bad_request", "a message's content must be a string or a list of parts")
     texts, pages = [], None
@@ -406,4 +404,4 @@ def message_text(message: dict, files: dict) -> tuple[str, tuple[int, ...] | Non
             texts.append(document.text)
         else:
             raise ServiceError(400, "bad_request", f"message parts of type '{kind}' are not supported: use text or file")
-    return "\n\n".join(texts), pages
+    return Document("\n\n".join(texts), "text" if pages is None else "pdf", "message", pages)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qfocus.config import SummarizeConfig
+from qfocus.documents import Document
 from qfocus.errors import DocumentTooLong, QfocusError
 from qfocus.generation import Callbacks
 
@@ -39,14 +40,13 @@ class _Stop(Exception):
 
 @dataclass
 class Job:
-    """What to answer (text, query, config) and where its events go."""
+    """What to answer (document, query, config) and where its events go."""
 
-    text: str
+    document: Document
     query: str
     config: SummarizeConfig
     emit: Emit
     deadline: float  # time.monotonic() after which the job stops with 504
-    pages: tuple[int, ...] | None = None  # character offset where each page starts (PDF)
     cancel: threading.Event = field(default_factory=threading.Event)
 
     def check(self) -> None:
@@ -120,7 +120,7 @@ class Worker:
             strategy = get_strategy(job.config.strategy, job.config)
             lm = self._model(strategy.adapter_folder())
             job.check()
-            tokens = len(lm.tokenizer(job.text, add_special_tokens=False)["input_ids"])
+            tokens = len(lm.tokenizer(job.document.text, add_special_tokens=False)["input_ids"])
             if tokens > self.max_document_tokens:
                 job.emit("error", {"status": 413, "error": "document_too_long",
                                    "detail": f"the document has {tokens:,} tokens, more than this server's "
@@ -138,8 +138,8 @@ class Worker:
             def on_step(step: int, steps: int, loss: float) -> None:
                 on_progress("adapting to the document", step, steps)
 
-            summary = strategy.summarize(lm, job.text, job.query, Callbacks(on_token, on_progress, on_step))
-            job.emit("summary", _with_pages(summary.to_dict(), job.pages))
+            summary = strategy.summarize(lm, job.document.text, job.query, Callbacks(on_token, on_progress, on_step))
+            job.emit("summary", job.document.cite(summary.to_dict()))
         except _Stop as stop:
             if stop.reason == "cancelled":
                 job.emit("cancelled", {})
@@ -154,14 +154,3 @@ class Worker:
             log.exception("request failed")
             job.emit("error", {"status": 500, "error": "internal_error", "detail": "the server failed on this request; its log has the cause"})
 
-
-def _with_pages(summary: dict, pages: tuple[int, ...] | None) -> dict:
-    """Each passage gains the 1-based pages it spans when the document has pages (PDF)."""
-    if pages and summary.get("passages"):
-        from bisect import bisect_right
-
-        for passage in summary["passages"]:
-            first = bisect_right(pages, passage["start"])
-            last = bisect_right(pages, max(passage["end"] - 1, passage["start"]))
-            passage["pages"] = list(range(max(first, 1), max(last, 1) + 1))
-    return summary

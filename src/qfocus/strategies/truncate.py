@@ -1,12 +1,14 @@
 """`truncate`: keep the head and the tail of the document so prompt + answer fit the window.
 
 The baseline every long-document paper compares with. The elided middle is marked with "[...]".
+`--json` (and the service) lists the two kept spans as passages with their character offsets.
 """
 
 from __future__ import annotations
 
-from qfocus.prompts import ELISION, PromptBuilder, keep_head_and_tail
-from qfocus.strategies.base import SinglePromptStrategy, register
+from qfocus.models import LoadedModel
+from qfocus.prompts import ELISION, PromptBuilder, head_and_tail, keep_head_and_tail
+from qfocus.strategies.base import Plan, SinglePromptStrategy, register
 
 
 @register
@@ -16,3 +18,22 @@ class Truncate(SinglePromptStrategy):
 
     def fit(self, document_ids: list[int], budget: int, builder: PromptBuilder, window: int) -> list[int]:
         return keep_head_and_tail(document_ids, budget, self.config.head_fraction, builder.encode(ELISION))
+
+    def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
+        prompt = self.prepare(lm, document, query)
+        return Plan(prompt, passages=self.kept_spans(lm, document, query))
+
+    def kept_spans(self, lm: LoadedModel, document: str, query: str) -> list[dict] | None:
+        """The head and tail the prompt keeps, as character spans {start, end, reason} of `document`
+        (one span, reason whole, when it all fits); None for a tokenizer without offsets."""
+        if not getattr(lm.tokenizer, "is_fast", False):
+            return None
+        builder, budget = self.budget(lm, query)
+        offsets = lm.tokenizer(document, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        head, tail = head_and_tail(len(offsets), budget, self.config.head_fraction, len(builder.encode(ELISION)))
+        if head == len(offsets):
+            return [{"start": 0, "end": len(document), "reason": "whole"}]
+        spans = [{"start": 0, "end": offsets[head - 1][1], "reason": "head"}]
+        if tail:
+            spans.append({"start": offsets[len(offsets) - tail][0], "end": len(document), "reason": "tail"})
+        return spans
