@@ -7,6 +7,7 @@ same `load_model(path)` code that serves users' checkpoints is exercised.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,26 @@ def long_text(words: int) -> str:
         if i % 12 == 11:
             out.append(f"({i}).")
     return " ".join(out)
+
+
+@contextlib.contextmanager
+def serving(app):
+    """Run the ASGI `app` with uvicorn on 127.0.0.1 (a free port) in a thread; yields its URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (server.started and server.servers):
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import long_text
+from conftest import long_text, serving
 from qfocus.config import GenerationConfig, SummarizeConfig
 from qfocus.service import ServeConfig, create_app
 from qfocus.strategies import STRATEGIES, get_strategy
@@ -188,24 +188,13 @@ class Slow(Strategy):
 @pytest.fixture
 def live(tiny_checkpoint, monkeypatch):
     """A real uvicorn server on 127.0.0.1 (free port), queue of 1, in a thread."""
-    import uvicorn
-
     monkeypatch.setitem(STRATEGIES, "slow", Slow)
     Slow.release.clear()
     Slow.ended.clear()
     app = create_app(ServeConfig(model=str(tiny_checkpoint), queue=1, max_seconds=60), load=loader(tiny_checkpoint))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not (server.started and server.servers):
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", app
-    Slow.release.set()
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(app) as url:
+        yield url, app
+        Slow.release.set()
 
 
 def wait_until(condition, seconds=30):
