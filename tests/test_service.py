@@ -283,3 +283,22 @@ def test_a_pdf_upload_cites_pages(client):
         assert passage["page"][0] == first
     bad = client.post("/v1/summarize", files={"file": ("scan.pdf", b"%PDF-1.4\n broken", "application/pdf")}, data={"query": QUERY})
     assert bad.status_code == 400 and "cannot be read as a PDF" in bad.json()["detail"]
+
+
+def test_time_limit_is_504_and_errors_arrive_as_stream_events(tiny_checkpoint, monkeypatch):
+    monkeypatch.setitem(STRATEGIES, "slow", Slow)
+    Slow.release.clear()
+    Slow.ended.clear()
+    app = create_app(ServeConfig(model=str(tiny_checkpoint), max_seconds=0.3, max_document_tokens=50), load=loader(tiny_checkpoint))
+    with TestClient(app) as c:
+        late = c.post("/v1/summarize", json={"document": "short text", "query": QUERY, "strategy": "slow"})
+        assert late.status_code == 504 and late.json()["error"] == "timeout" and Slow.ended == ["_Stop"]
+        streamed = events(c.post("/v1/summarize?stream=true", json={"document": DOCUMENT, "query": QUERY}).text)
+        assert [k for k, _ in streamed] == ["queued", "error"] and streamed[-1][1]["status"] == 413
+        missing = c.post("/v1/chat/completions", json={"model": tiny_checkpoint.name, "messages": [
+            {"role": "user", "content": [{"type": "file", "file": {"file_id": "file-nope"}}]}, {"role": "user", "content": QUERY}]})
+        assert missing.status_code == 404 and missing.json()["error"] == "unknown_file"
+        image = c.post("/v1/chat/completions", json={"model": tiny_checkpoint.name, "messages": [
+            {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}, {"role": "user", "content": QUERY}]})
+        assert image.status_code == 400 and "image_url" in image.json()["detail"]
+        assert c.post("/v1/chat/completions", json={"messages": []}).status_code == 422
