@@ -186,11 +186,18 @@ class Slow(Strategy):
 
 
 @pytest.fixture
-def live(tiny_checkpoint, monkeypatch):
-    """A real uvicorn server on 127.0.0.1 (free port), queue of 1, in a thread."""
+def slow(monkeypatch):
+    """The `slow` strategy registered, waiting, with no record yet."""
     monkeypatch.setitem(STRATEGIES, "slow", Slow)
     Slow.release.clear()
     Slow.ended.clear()
+    yield Slow
+    Slow.release.set()
+
+
+@pytest.fixture
+def live(tiny_checkpoint, slow):
+    """A real uvicorn server on 127.0.0.1 (free port), queue of 1, in a thread."""
     app = create_app(ServeConfig(model=str(tiny_checkpoint), queue=1, max_seconds=60), load=loader(tiny_checkpoint))
     with serving(app) as url:
         yield url, app
@@ -285,10 +292,7 @@ def test_a_pdf_upload_cites_pages(client):
     assert bad.status_code == 400 and "cannot be read as a PDF" in bad.json()["detail"]
 
 
-def test_time_limit_is_504_and_errors_arrive_as_stream_events(tiny_checkpoint, monkeypatch):
-    monkeypatch.setitem(STRATEGIES, "slow", Slow)
-    Slow.release.clear()
-    Slow.ended.clear()
+def test_time_limit_is_504_and_errors_arrive_as_stream_events(tiny_checkpoint, slow):
     app = create_app(ServeConfig(model=str(tiny_checkpoint), max_seconds=0.3, max_document_tokens=50), load=loader(tiny_checkpoint))
     with TestClient(app) as c:
         late = c.post("/v1/summarize", json={"document": "short text", "query": QUERY, "strategy": "slow"})
