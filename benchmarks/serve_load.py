@@ -1,6 +1,7 @@
 """Load and fault test of `qfocus serve` (issue 15): N concurrent clients on 127.0.0.1 send a seeded
 mix of good and bad requests for a fixed time; every request must be answered or refused with the
-status its kind expects (429 is an acceptable answer to any good request: the queue is bounded).
+status its kind expects (429 is an acceptable answer to any good request: the queue is bounded;
+the client then waits as Retry-After says, at most 5 s).
 Reports per kind: count, statuses, p50/p95 latency; for streamed requests the queue wait (from
 the `queued` event to the first `progress`); the server's RSS over time; and that the server still
 answers after clients were killed mid-stream.
@@ -52,15 +53,18 @@ def requests_of(url: str, text: str):
     short = text[:3000]
     good = {"document": short, "query": "What did the board decide?", "options": {"max_new_tokens": 16}}
 
+    def answer(response):
+        return response.status_code, ({"retry_after": response.headers["retry-after"]} if response.status_code == 429 else {})
+
     def summarize(c):
-        return c.post(f"{url}/v1/summarize", json=good, headers=auth).status_code, {}
+        return answer(c.post(f"{url}/v1/summarize", json=good, headers=auth))
 
     def streamed(c, hang_up=False):
         sent, queued, first = time.monotonic(), None, None
         with c.stream("POST", f"{url}/v1/summarize?stream=true", json=good, headers=auth) as r:
             if r.status_code != 200:
                 r.read()
-                return r.status_code, {}
+                return answer(r)
             event = None
             for line in r.iter_lines():
                 if line.startswith("event: "):
@@ -80,7 +84,7 @@ def requests_of(url: str, text: str):
     def chat(c):
         body = {"model": "smollm2", "max_tokens": 16, "messages": [{"role": "user", "content": short},
                                                                  {"role": "user", "content": "Who spoke first?"}]}
-        return c.post(f"{url}/v1/chat/completions", json=body, headers=auth).status_code, {}
+        return answer(c.post(f"{url}/v1/chat/completions", json=body, headers=auth))
 
     def post(body=None, content=None, headers=auth, path="/v1/summarize"):
         def send(c):
@@ -150,6 +154,8 @@ def main() -> int:
                         status, extra = -1, {"exception": type(error).__name__}
                     records.append({"kind": kind, "status": status, "ok": status in expected,
                                     "seconds": time.monotonic() - t0, **extra})
+                    if status == 429:  # a polite client waits as told (capped, so the test keeps its pace)
+                        time.sleep(min(float(extra.get("retry_after", 1)), 5.0))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
