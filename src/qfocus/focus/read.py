@@ -1,0 +1,153 @@
+"""FocusLLM's parallel decoding (DESIGN.md §11): chunks of the earlier text, each followed by the
+last tokens of the local context ending in a candidate token, are read as batches; the local context
+attends to every chunk's candidate key/value, then to itself, and predicts the next token. Each new
+token joins every chunk's dynamic prompt: a decode step reads two tokens per chunk (the previous
+candidate, now ordinary, and the new candidate) on top of the chunk's cache, then the local context
+is read again with the new candidates, as the reference does.
+
+The state is a value: `FocusState` in, `FocusState` out.
+
+Positions, as the reference: a chunk's tokens from 0, its dynamic prompt after them, the candidate
+last; the local pass puts the K candidates at 0..K-1 and the local context at K, K+1, ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from qfocus.focus.attention import KV, FocusContext, FocusStep
+from qfocus.models import anatomy
+
+
+@dataclass(frozen=True)
+class ChunkGroup:
+    """Chunks of one length, read together: their caches and the token each will read next as an
+    ordinary token (the candidate of the last step)."""
+
+    index: tuple[int, ...]  # the chunks' places in document order
+    past: dict[int, KV]  # per layer, (G, H, P, d) post-RoPE keys, (G, H, P, e) values
+    length: int  # P: tokens in each chunk's cache
+    pending: int  # the token id read as the candidate last, ordinary next time
+
+
+@dataclass(frozen=True)
+class FocusState:
+    """The recurrent value of a FocusLLM read: every chunk's cache and its current candidate."""
+
+    groups: tuple[ChunkGroup, ...]
+    candidates: dict[int, KV]  # per layer, (1, H, K, d) keys before RoPE, (1, H, K, e) values, document order
+
+    @property
+    def chunks(self) -> int:
+        return sum(len(g.index) for g in self.groups)
+
+    def stored_bytes(self) -> int:
+        tensors = [t for g in self.groups for kv in g.past.values() for t in kv]
+        tensors += [t for kv in self.candidates.values() for t in kv]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def split(ids: list[int], local: int, chunk: int, prompt: int) -> tuple[list[list[int]], list[int], list[int]]:
+    """(chunks, dynamic prompt, local context) of a prompt `ids`: the last `local` tokens are the local
+    context, the earlier ones chunks of `chunk` tokens from the start (the last may be shorter), and
+    every chunk is followed by the last min(prompt, chunk, local) tokens (the last is the candidate)."""
+    head, tail = ids[:-local] if len(ids) > local else [], ids[-local:]
+    chunks = [head[i:i + chunk] for i in range(0, len(head), chunk)]
+    return chunks, tail[-min(prompt, chunk, len(tail)):], tail
+
+
+def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: list[int], batch: int,
+                on_chunk=None) -> FocusState:
+    """Every chunk + `prompt` read in micro-batches of at most `batch` chunks of one length."""
+    groups, candidates = [], {}
+    device = model.device
+    by_length: dict[int, list[int]] = {}
+    for i, chunk in enumerate(chunks):
+        by_length.setdefault(len(chunk), []).append(i)
+    done, found = 0, {}
+    for length, members in by_length.items():
+        for start in range(0, len(members), batch):
+            index = tuple(members[start:start + batch])
+            ids = torch.tensor([chunks[i] + prompt for i in index], device=device)  # (G, C + m)
+            out = _chunk_forward(model, context, ids, {}, 0)
+            groups.append(ChunkGroup(index, out.out_past, ids.shape[1] - 1, prompt[-1]))
+            for j, i in enumerate(index):
+                found[i] = {layer: (k[j:j + 1], v[j:j + 1]) for layer, (k, v) in out.out_candidates.items()}
+            done += len(index)
+            if on_chunk is not None:
+                on_chunk(done, len(chunks))
+    candidates = _in_order(found, len(chunks))
+    return FocusState(tuple(groups), candidates)
+
+
+def step_chunks(model, context: FocusContext, state: FocusState, token: int) -> FocusState:
+    """Every chunk reads its pending token (ordinary) and `token` (the new candidate) on its cache."""
+    found, groups = {}, []
+    for group in state.groups:
+        ids = torch.tensor([[group.pending, token]] * len(group.index), device=model.device)  # (G, 2)
+        out = _chunk_forward(model, context, ids, group.past, group.length)
+        groups.append(ChunkGroup(group.index, out.out_past, group.length + 1, token))
+        for j, i in enumerate(group.index):
+            found[i] = {layer: (k[j:j + 1], v[j:j + 1]) for layer, (k, v) in out.out_candidates.items()}
+    return FocusState(tuple(groups), _in_order(found, state.chunks))
+
+
+def local_logits(model, context: FocusContext, state: FocusState, ids: list[int]) -> torch.Tensor:
+    """The next-token logits (1, V) of the local context `ids` reading every chunk's candidate."""
+    device, count = model.device, state.chunks
+    tokens = torch.tensor([ids], device=device)  # (1, T)
+    positions = torch.arange(count, count + len(ids), device=device)[None]  # (1, T)
+    dtype = model.get_input_embeddings().weight.dtype
+    cand_positions = torch.arange(count, device=device)[None]  # (1, K)
+    key_positions = torch.cat([cand_positions, positions], 1)
+    step = FocusStep("local", *_masks(model, positions, key_positions, dtype), candidates=state.candidates,
+                     candidate_positions=cand_positions)
+    return _forward(model, context, step, tokens, positions).logits[:, -1]
+
+
+def _chunk_forward(model, context: FocusContext, ids: torch.Tensor, past: dict[int, KV], length: int) -> FocusStep:
+    group, new = ids.shape
+    positions = torch.arange(length, length + new, device=ids.device)[None].expand(group, -1)  # (G, T)
+    key_positions = torch.arange(length + new, device=ids.device)[None].expand(group, -1)
+    dtype = model.get_input_embeddings().weight.dtype
+    step = FocusStep("chunks", *_masks(model, positions, key_positions, dtype), past=past)
+    _forward(model, context, step, ids, positions, logits_to_keep=1)
+    return step
+
+
+def _forward(model, context: FocusContext, step: FocusStep, ids: torch.Tensor, positions: torch.Tensor, **kwargs):
+    context.step = step
+    try:
+        return model(input_ids=ids, position_ids=positions, use_cache=False, **kwargs)
+    finally:
+        context.step = None
+
+
+def _masks(model, positions: torch.Tensor, key_positions: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Additive masks (B, 1, T, S): key j is visible to query i when it is not later; with a sliding
+    window W (some layers), also when it is fewer than W positions back."""
+    later = key_positions[:, None, :] > positions[:, :, None]  # (B, T, S)
+    low = torch.finfo(dtype).min
+    full = torch.zeros(later.shape, dtype=dtype, device=positions.device).masked_fill(later, low)[:, None]
+    windows = {anatomy.sliding_window(a.base_layer) for _, a in _attentions(model)} - {None}
+    if not windows:
+        return full, None
+    window = windows.pop()
+    far = (positions[:, :, None] - key_positions[:, None, :]) >= window
+    return full, full.masked_fill(far[:, None], low)
+
+
+def _attentions(model):
+    from qfocus.focus.attention import FocusAttention
+
+    for index, holder in anatomy.attention_holders(model):
+        if isinstance(holder.self_attn, FocusAttention):
+            yield index, holder.self_attn
+
+
+def _in_order(found: dict[int, dict[int, KV]], count: int) -> dict[int, KV]:
+    layers = found[0].keys() if count else ()
+    return {layer: (torch.cat([found[i][layer][0] for i in range(count)], 2),
+                    torch.cat([found[i][layer][1] for i in range(count)], 2)) for layer in layers}

@@ -1,0 +1,126 @@
+"""FocusLLM on tiny models of every family: an untrained candidate is an ordinary token (its keys and
+values equal the model's own reading of chunk + prompt), batched chunks equal a per-chunk loop, a
+decode step on the caches equals reading from scratch, the local pass equals the model itself
+continuing from the candidates as its cache, and candidate projections save and load exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import DynamicCache
+
+from families import FAMILIES, tiny_model
+from qfocus.errors import InputError
+from qfocus.focus import attach_focus, local_logits, read_chunks, split, step_chunks
+from qfocus.models import anatomy
+
+
+def kv_of(cache, layer):
+    return cache.layers[layer].keys, cache.layers[layer].values
+
+
+def rotated(model, layer, keys, positions):
+    attn = anatomy.decoder_layers(model)[layer].self_attn.base_layer
+    cos, sin = anatomy.rotary_at(model, attn)(torch.tensor([positions]), keys)
+    return anatomy.rotate(attn)(keys, keys, cos, sin)[1]
+
+
+def ids(n, seed=0):
+    return torch.randint(0, 160, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_untrained_candidate_is_the_model_reading_chunk_and_prompt(family):
+    model = tiny_model(family)
+    chunk, prompt = ids(20), ids(10, 1)
+    with torch.no_grad():
+        cache = model(torch.tensor([chunk + prompt]), use_cache=True).past_key_values
+        handle = attach_focus(model)
+        state = read_chunks(model, handle.context, [chunk], prompt, batch=4)
+    for layer in range(2):
+        keys, values = kv_of(cache, layer)
+        n = keys.shape[2]  # a sliding-window layer's cache keeps only its window
+        past_k, past_v = state.groups[0].past[layer]
+        torch.testing.assert_close(past_k[:, :, -(n - 1):], keys[:, :, :-1])
+        torch.testing.assert_close(past_v[:, :, -(n - 1):], values[:, :, :-1])
+        cand_k, cand_v = state.candidates[layer]
+        torch.testing.assert_close(rotated(model, layer, cand_k, [29]), keys[:, :, -1:])
+        torch.testing.assert_close(cand_v, values[:, :, -1:])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_chunks_equal_a_per_chunk_loop_and_steps_equal_reading_again(family):
+    model = tiny_model(family)
+    handle = attach_focus(model)
+    with torch.no_grad():  # candidates that differ from the base projections
+        for p in handle.candidate_parameters().values():
+            p.add_(torch.randn_like(p) * 0.05)
+    chunks, prompt = [ids(16, s) for s in range(3)] + [ids(7, 9)], ids(6, 5)
+    with torch.no_grad():
+        together = read_chunks(model, handle.context, chunks, prompt, batch=8)
+        alone = [read_chunks(model, handle.context, [c], prompt, batch=1) for c in chunks]
+        for layer in range(2):
+            for i, single in enumerate(alone):
+                torch.testing.assert_close(together.candidates[layer][0][:, :, i:i + 1], single.candidates[layer][0])
+                torch.testing.assert_close(together.candidates[layer][1][:, :, i:i + 1], single.candidates[layer][1])
+        stepped = step_chunks(model, handle.context, step_chunks(model, handle.context, together, 42), 7)
+        again = read_chunks(model, handle.context, chunks, prompt + [42, 7], batch=2)
+    for layer in range(2):
+        torch.testing.assert_close(stepped.candidates[layer][0], again.candidates[layer][0])
+        torch.testing.assert_close(stepped.candidates[layer][1], again.candidates[layer][1])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_local_pass_is_the_model_continuing_from_the_candidates(family):
+    model = tiny_model(family)
+    handle = attach_focus(model)
+    chunks, local = [ids(12, s) for s in range(3)], ids(9, 7)
+    with torch.no_grad():
+        state = read_chunks(model, handle.context, chunks, local[-4:], batch=3)
+        ours = local_logits(model, handle.context, state, local)
+        cache = DynamicCache(config=model.config)
+        for layer in range(2):
+            keys, values = state.candidates[layer]
+            cache.update(rotated(model, layer, keys, [0, 1, 2]), values, layer)
+        theirs = model(torch.tensor([local]), past_key_values=cache, position_ids=torch.arange(3, 12)[None]).logits[:, -1]
+        alone = local_logits(model, handle.context, read_chunks(model, handle.context, [], local[-4:], 1), local)
+        plain = model(torch.tensor([local])).logits[:, -1]
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(alone, plain)  # no chunks: the model itself
+
+
+def test_a_plain_forward_is_unchanged_and_detach_restores_the_modules():
+    model = tiny_model("llama")
+    x = torch.tensor([ids(12)])
+    before = model(x).logits
+    originals = [layer.self_attn for layer in anatomy.decoder_layers(model)]
+    handle = attach_focus(model)
+    torch.testing.assert_close(model(x).logits, before, rtol=0, atol=0)
+    handle.detach()
+    assert [layer.self_attn for layer in anatomy.decoder_layers(model)] == originals
+
+
+def test_candidate_projections_save_and_load_exactly(tmp_path):
+    model, other = tiny_model("qwen2"), tiny_model("qwen2")
+    handle = attach_focus(model)
+    with torch.no_grad():
+        for p in handle.candidate_parameters().values():
+            p.add_(torch.randn_like(p))
+    handle.save(tmp_path / "focus")
+    loaded = attach_focus(other)
+    loaded.load(tmp_path / "focus")
+    for name, p in handle.candidate_parameters().items():
+        torch.testing.assert_close(loaded.candidate_parameters()[name], p, rtol=0, atol=0)
+    assert any(n.endswith("q_proj.bias") for n in handle.candidate_parameters())  # Qwen2's biases travel too
+    with pytest.raises(InputError, match="another model"):
+        attach_focus(tiny_model("llama")).load(tmp_path / "focus")
+    with pytest.raises(InputError, match="no FocusLLM candidate projections"):
+        loaded.load(tmp_path)
+
+
+def test_split_into_chunks_prompt_and_local_context():
+    chunks, prompt, local = split(list(range(25)), local=8, chunk=5, prompt=3)
+    assert local == list(range(17, 25)) and prompt == [22, 23, 24]
+    assert chunks == [list(range(0, 5)), list(range(5, 10)), list(range(10, 15)), [15, 16]]
+    chunks, prompt, local = split(list(range(6)), local=8, chunk=5, prompt=512)
+    assert chunks == [] and local == list(range(6)) and prompt == list(range(1, 6))  # min(512, chunk, local)
