@@ -124,3 +124,40 @@ def test_split_into_chunks_prompt_and_local_context():
     assert chunks == [list(range(0, 5)), list(range(5, 10)), list(range(10, 15)), [15, 16]]
     chunks, prompt, local = split(list(range(6)), local=8, chunk=5, prompt=512)
     assert chunks == [] and local == list(range(6)) and prompt == list(range(1, 6))  # min(512, chunk, local)
+
+
+def test_the_focus_strategy_answers_long_and_short_documents(tiny_lm):
+    """Greedy: the answer to a document that fits is the model's own; a long one reads chunks and
+    decodes through the local pass, equal to a hand-driven loop over read_chunks/step_chunks."""
+    from conftest import long_text
+    from qfocus.config import FocusConfig, GenerationConfig, SummarizeConfig
+    from qfocus.generation import Callbacks
+    from qfocus.prompts import PromptBuilder
+    from qfocus.strategies import get_strategy
+
+    generation = GenerationConfig(max_new_tokens=6, repetition_penalty=1.0)
+    focus = get_strategy("focus", SummarizeConfig(adapter="none", generation=generation,
+                                                  focus=FocusConfig(focus_local=64, focus_chunk=48, focus_prompt=16)))
+    roomy = get_strategy("focus", SummarizeConfig(adapter="none", generation=generation, focus=FocusConfig(focus_local=200)))
+    short = roomy.summarize(tiny_lm, "The board met on Tuesday.", "Who met?")  # 109 prompt tokens
+    plain = get_strategy("full", SummarizeConfig(adapter="none", generation=generation)).summarize(
+        tiny_lm, "The board met on Tuesday.", "Who met?")
+    assert short.summary == plain.summary
+    document, seen = long_text(200), []
+    answer = focus.summarize(tiny_lm, document, "What was discussed?", Callbacks(on_progress=lambda *a: seen.append(a)))
+    assert answer.strategy == "focus" and answer.truncated_tokens == 0 and answer.prompt_tokens > 64
+    assert seen[-1][0] == "reading chunks" and seen[-1][1] == seen[-1][2] > 1
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    ids = builder.build("What was discussed?", builder.encode(document)).input_ids
+    chunks, prompt, local = split(ids, 64, 48, 16)
+    handle = attach_focus(tiny_lm.model)
+    tokens = []
+    try:
+        with torch.no_grad():
+            state = read_chunks(tiny_lm.model, handle.context, chunks, prompt, 3)
+            for _ in range(answer.answer_tokens):
+                tokens.append(int(local_logits(tiny_lm.model, handle.context, state, local + tokens).argmax()))
+                state = step_chunks(tiny_lm.model, handle.context, state, tokens[-1])
+    finally:
+        handle.detach()
+    assert answer.answer_tokens > 0 and tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == answer.summary

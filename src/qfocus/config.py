@@ -164,6 +164,24 @@ class LiftConfig:
 
 
 @dataclass
+class FocusConfig:
+    """How `focus` (FocusLLM) cuts the prompt and reads it."""
+
+    focus_local: int | None = field(default=None, metadata={"help": "focus: tokens of local context (the prompt's end, the query repeated there); default: the window minus the answer."})
+    focus_chunk: int = field(default=1024, metadata={"help": "focus: tokens per chunk of the earlier text (the reference: 1,024 on LongBench, 2,048 for the pass key)."})
+    focus_prompt: int = field(default=512, metadata={"help": "focus: each chunk is followed by the last min(this, chunk, local) local tokens; the last is its candidate token."})
+    focus_batch: int = field(default=8, metadata={"help": "focus: chunks read at once (caps the activations' memory)."})
+    focus_weights: str | None = field(default=None, metadata={"help": "focus: folder of trained candidate projections (focus.safetensors); default: untrained (copies of the model's)."})
+
+    def __post_init__(self) -> None:
+        for name in ("focus_chunk", "focus_prompt", "focus_batch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        if self.focus_local is not None and self.focus_local < 2:
+            raise InputError(f"focus_local is {self.focus_local}: pass at least 2 tokens, or leave it unset")
+
+
+@dataclass
 class SummarizeConfig:
     """What `qfocus summarize` does: which model, which strategy, how much fits."""
 
@@ -199,6 +217,7 @@ class SummarizeConfig:
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     blocks: BlockConfig = field(default_factory=BlockConfig)
     lift: LiftConfig = field(default_factory=LiftConfig)
+    focus: FocusConfig = field(default_factory=FocusConfig)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:

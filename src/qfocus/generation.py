@@ -229,6 +229,33 @@ def generate_with_blocks(lm: LoadedModel, handle, prompts: list[list[int]], quer
                       prompt=ids if len(prompts) == 1 else None)
 
 
+def generate_with_focus(lm: LoadedModel, handle, input_ids: list[int], local: int, chunk: int, prompt: int,
+                        batch: int, config: GenerationConfig, callbacks: Callbacks | None = None) -> Generated:
+    """Decode an answer to a prompt of any length by FocusLLM's parallel decoding (`qfocus.focus`):
+    chunks of `chunk` tokens, each followed by the last `prompt` local tokens and a candidate, read
+    `batch` at a time; the last `local` tokens read every candidate. Each new token joins every
+    chunk's prompt (one cached step per chunk) and the local context is read again."""
+    from qfocus.focus import local_logits, read_chunks, split, step_chunks
+
+    callbacks = callbacks or Callbacks()
+    chunks, tail, context = split(input_ids, local, chunk, prompt)
+    on_chunk = None
+    if callbacks.on_progress is not None:
+        on_chunk = lambda done, total: callbacks.on_progress("reading chunks", done, total)  # noqa: E731
+    with torch.inference_mode():
+        state = read_chunks(lm.model, handle.context, chunks, tail, batch, on_chunk)
+        answer: list[int] = []
+
+        def step(token: torch.Tensor) -> torch.Tensor:
+            nonlocal state
+            answer.append(int(token[0, 0]))
+            state = step_chunks(lm.model, handle.context, state, answer[-1])
+            return local_logits(lm.model, handle.context, state, context + answer)
+
+        logits = local_logits(lm.model, handle.context, state, context)
+        return decode(lm, logits, step, config, callbacks, prompt=torch.tensor([input_ids]))[0]
+
+
 def _query_context(lm: LoadedModel, query_mask: torch.Tensor):
     """The HyperExpert's query context for a recurrent read whose first forward holds the query."""
     if lm.expert is not None and lm.expert.config.is_hyper:

@@ -31,6 +31,8 @@ strategies:
   infini     the memory alone: an --adapter's trained gates (`--method none --memory`), else untrained
   qllm       Q-LLM: the whole document through sinks + local window + the KV blocks the query picks
   stream     StreamingLLM: sinks + local window only, constant memory
+  focus      FocusLLM: the earlier text in chunks decoded in parallel, each ending in a candidate token
+             whose keys/values the local context (--focus-local) reads; linear in length
   lift       LIFT: fine-tune an adapter (--lift-adapter lora|gated) on the document, then answer from its
              head and tail; the weights are cached per document (`qfocus cache list|clear`)
 """
