@@ -161,3 +161,81 @@ def test_the_focus_strategy_answers_long_and_short_documents(tiny_lm):
     finally:
         handle.detach()
     assert answer.answer_tokens > 0 and tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == answer.summary
+
+
+# -- training the candidate projections -----------------------------------------------------------
+
+def focus_run(tiny_checkpoint, out, **overrides):
+    from qfocus.train import FocusTrainConfig
+
+    settings = dict(model=str(tiny_checkpoint), out=str(out), max_tokens=200, local=40, min_local=10, chunks=(16, 32),
+                    prompt=8, steps=12, lr=1e-2, save_every=4, keep_checkpoints=3)
+    return FocusTrainConfig(**(settings | overrides))
+
+
+def texts_of(tiny_lm):
+    from conftest import long_text
+
+    return [tiny_lm.tokenizer(long_text(400 + 40 * i), add_special_tokens=False)["input_ids"] for i in range(2)]
+
+
+def test_both_losses_fall_on_the_samples_trained_on(tiny_checkpoint, tiny_lm, tmp_path):
+    from qfocus.models import load_model
+    from qfocus.train.focus import draw, focus_loss, train_focus
+
+    config, texts = focus_run(tiny_checkpoint, tmp_path / "run", steps=16), texts_of(tiny_lm)
+    tasks = {}
+    for step in range(config.steps):  # a sample of each task among those trained on
+        sample = draw(texts, config, step)
+        tasks.setdefault(sample.task, sample)
+    assert set(tasks) == {"continuation", "repetition"}
+
+    def losses():
+        lm = load_model(str(tiny_checkpoint))
+        handle = attach_focus(lm.model)
+        if (tmp_path / "run" / "focus.safetensors").exists():
+            handle.load(tmp_path / "run")
+        with torch.no_grad():
+            return {task: float(focus_loss(lm.model, handle, s, config)) for task, s in tasks.items()}
+
+    before = losses()
+    summary = train_focus(config, texts=texts)
+    after = losses()
+    assert summary["steps"] == 16 and summary["parameters"]["trainable"] > 0
+    for task in tasks:
+        assert after[task] < before[task] - 0.05, (task, before, after)
+
+
+def test_a_killed_focus_run_resumes_exactly(tiny_checkpoint, tiny_lm, tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from qfocus.train.focus import train_focus
+
+    texts = texts_of(tiny_lm)
+    train_focus(focus_run(tiny_checkpoint, tmp_path / "whole"), texts=texts)
+
+    class Killed(Exception):
+        pass
+
+    def kill(record, total):
+        if record["step"] == 6:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_focus(focus_run(tiny_checkpoint, tmp_path / "cut"), on_step=kill, texts=texts)
+    with pytest.raises(InputError, match="already holds a training run"):
+        train_focus(focus_run(tiny_checkpoint, tmp_path / "cut"), texts=texts)
+    with pytest.raises(InputError, match=r"other settings \(lr\)"):
+        train_focus(focus_run(tiny_checkpoint, tmp_path / "cut", lr=1e-3, resume=True), texts=texts)
+    summary = train_focus(focus_run(tiny_checkpoint, tmp_path / "cut", resume=True), texts=texts)
+    assert summary["steps_this_process"] == 8  # from the step-4 checkpoint
+
+    def log(name):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+                for line in (tmp_path / name / "log.jsonl").read_text().splitlines()]
+
+    assert log("cut") == log("whole")
+    for name, tensor in load_file(tmp_path / "whole" / "focus.safetensors").items():
+        torch.testing.assert_close(load_file(tmp_path / "cut" / "focus.safetensors")[name], tensor, rtol=0, atol=0)

@@ -40,13 +40,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, cache, compare, evaluate, report, serve, summarize, train
+    from qfocus.cli import bench, cache, compare, evaluate, report, serve, summarize, train, train_focus
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     summarize.add_parser(subparsers)
     train.add_parser(subparsers)
+    train_focus.add_parser(subparsers)
     evaluate.add_parser(subparsers)
     compare.add_parser(subparsers)
     report.add_parser(subparsers)

@@ -63,6 +63,13 @@ class FocusHandle:
             for name, parameter in mine.items():
                 parameter.copy_(saved[name].to(parameter.dtype))
 
+    load_weights = load  # the name `qfocus.train.checkpoint` restores adapters by
+
+    def parameter_counts(self) -> dict[str, int]:
+        n = sum(p.numel() for p in self.candidate_parameters().values())
+        base = sum(p.numel() for name, p in self.model.named_parameters() if ".candidate." not in name)
+        return {"adapter": n, "trainable": n, "base": base}
+
     def detach(self) -> torch.nn.Module:
         return self.wrapped.detach()
 

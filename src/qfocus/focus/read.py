@@ -94,8 +94,9 @@ def step_chunks(model, context: FocusContext, state: FocusState, token: int) -> 
     return FocusState(tuple(groups), _in_order(found, state.chunks))
 
 
-def local_logits(model, context: FocusContext, state: FocusState, ids: list[int]) -> torch.Tensor:
-    """The next-token logits (1, V) of the local context `ids` reading every chunk's candidate."""
+def local_logits(model, context: FocusContext, state: FocusState, ids: list[int], every: bool = False) -> torch.Tensor:
+    """The next-token logits (1, V) of the local context `ids` reading every chunk's candidate (with
+    `every`: at every position, (1, T, V), for training)."""
     device, count = model.device, state.chunks
     tokens = torch.tensor([ids], device=device)  # (1, T)
     positions = torch.arange(count, count + len(ids), device=device)[None]  # (1, T)
@@ -104,7 +105,8 @@ def local_logits(model, context: FocusContext, state: FocusState, ids: list[int]
     key_positions = torch.cat([cand_positions, positions], 1)
     step = FocusStep("local", *_masks(model, positions, key_positions, dtype), candidates=state.candidates,
                      candidate_positions=cand_positions)
-    return _forward(model, context, step, tokens, positions).logits[:, -1]
+    logits = _forward(model, context, step, tokens, positions, **({} if every else {"logits_to_keep": 1})).logits
+    return logits if every else logits[:, -1]
 
 
 def _chunk_forward(model, context: FocusContext, ids: torch.Tensor, past: dict[int, KV], length: int) -> FocusStep:

@@ -4,7 +4,7 @@
 without importing torch.
 """
 
-from qfocus.train.config import DEFAULT_LR, TrainConfig
+from qfocus.train.config import DEFAULT_LR, FocusTrainConfig, TrainConfig
 
 
 def __getattr__(name: str):
@@ -12,7 +12,11 @@ def __getattr__(name: str):
         from qfocus.train.loop import train
 
         return train
+    if name == "train_focus":
+        from qfocus.train.focus import train_focus
+
+        return train_focus
     raise AttributeError(f"module 'qfocus.train' has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_LR", "TrainConfig", "train"]
+__all__ = ["DEFAULT_LR", "FocusTrainConfig", "TrainConfig", "train", "train_focus"]

@@ -94,3 +94,41 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass
+class FocusTrainConfig:
+    """What to train FocusLLM's candidate projections on, and how."""
+
+    data: str = field(default="qmsum+squality", metadata={"help": "Datasets whose documents are the long text; join several with +."})
+    split: str = field(default="train", metadata={"help": "Split whose documents to read: train or val."})
+    model: str = field(default="smollm2", metadata={"help": "Embedded model name or a local checkpoint folder."})
+    out: str = field(default="runs/focus", metadata={"help": "Run folder: focus.safetensors, checkpoints/, log.jsonl, summary.json."})
+    max_tokens: int = field(default=4096, metadata={"help": "Tokens per sample (a random stretch of a document)."})
+    local: int = field(default=512, metadata={"help": "Longest local span."})
+    min_local: int = field(default=30, metadata={"help": "Shortest local span (the reference: 30)."})
+    chunks: tuple[int, ...] = field(default=(128, 256, 512, 1024), metadata={"help": "Chunk strides drawn from at each step (the reference: 64 ... 2048)."})
+    prompt: int = field(default=512, metadata={"help": "Each chunk is followed by the span's last min(this, stride, span) tokens."})
+    batch: int = field(default=8, metadata={"help": "Chunks read at once."})
+    steps: int = field(default=200, metadata={"help": "Optimisation steps (one sample each)."})
+    lr: float = field(default=1e-4, metadata={"help": "Peak learning rate (AdamW 0.9/0.95, linear warm-up, cosine decay)."})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Share of the steps with linear warm-up."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Clip the gradient norm to this; 0 disables clipping."})
+    seed: int = field(default=0, metadata={"help": "Seed of every draw (sample, task, stride, span)."})
+    save_every: int = field(default=25, metadata={"help": "Write a resumable checkpoint every N steps."})
+    keep_checkpoints: int = field(default=2, metadata={"help": "Keep only the newest N checkpoints."})
+    resume: bool = field(default=False, metadata={"help": "Continue the run in --out from its newest checkpoint."})
+
+    def __post_init__(self) -> None:
+        for name in ("max_tokens", "local", "min_local", "prompt", "batch", "steps", "save_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")
+        if not self.chunks or min(self.chunks) < 1:
+            raise InputError("chunks must list positive strides, e.g. 128 256 512")
+        if self.min_local > self.local:
+            raise InputError(f"min_local {self.min_local} is more than local {self.local}")
+        if self.max_tokens < self.local + 2 * max(self.chunks):
+            raise InputError(f"max_tokens {self.max_tokens} leaves no room for two chunks of {max(self.chunks)} "
+                             f"beside a {self.local}-token span: raise it or lower --chunks")
+        if self.lr <= 0 or not 0 <= self.warmup_ratio < 1 or self.max_grad_norm < 0:
+            raise InputError("lr must be positive, warmup_ratio in [0, 1), max_grad_norm not negative")
