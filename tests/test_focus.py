@@ -239,3 +239,14 @@ def test_a_killed_focus_run_resumes_exactly(tiny_checkpoint, tiny_lm, tmp_path):
     assert log("cut") == log("whole")
     for name, tensor in load_file(tmp_path / "whole" / "focus.safetensors").items():
         torch.testing.assert_close(load_file(tmp_path / "cut" / "focus.safetensors")[name], tensor, rtol=0, atol=0)
+
+
+def test_sdpa_and_eager_read_alike():
+    model = tiny_model("llama")
+    handle = attach_focus(model)
+    chunks, local = [ids(12, s) for s in range(3)], ids(9, 7)
+    with torch.no_grad():
+        eager = local_logits(model, handle.context, read_chunks(model, handle.context, chunks, local[-4:], 2), local)
+        model.config._attn_implementation = "sdpa"
+        sdpa = local_logits(model, handle.context, read_chunks(model, handle.context, chunks, local[-4:], 2), local)
+    torch.testing.assert_close(sdpa, eager)

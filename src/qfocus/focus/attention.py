@@ -9,7 +9,8 @@ the driver (`qfocus.focus.read`) through a shared `FocusContext`:
 - local: the local context attends to every chunk's candidate key/value first (re-rotated at
   positions 0..K-1, as the reference caches keys before RoPE), then causally to itself.
 
-Projections, q/k norms, RoPE and the family's eager attention come from `qfocus.models.anatomy`.
+Projections, q/k norms, RoPE and the attention function (SDPA or eager, with an additive mask) come from
+`qfocus.models.anatomy`.
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ class FocusAttention(anatomy.AttentionWrapper):
         else:  # no chunks: the local context alone
             keys, values = k_rot, v
         mask = step.sliding_mask if anatomy.sliding_window(attn) and step.sliding_mask is not None else step.mask
-        heads, _ = anatomy.eager_attention(attn)(
-            attn, q_rot, keys, values, mask, dropout=0.0, scaling=attn.scaling, softcap=self.softcap,
-        )  # (B, T, Hq, e)
+        extra = {"softcap": self.softcap} if self.softcap is not None else {}
+        heads, _ = anatomy.attention_function(attn)(
+            attn, q_rot, keys, values, mask, dropout=0.0, scaling=attn.scaling, **extra,
+        )  # (B, T, Hq, e): the model's own attention function (SDPA or eager) with our additive mask
         flat = heads.reshape(batch, length, -1)
         if chunks:
             out = torch.cat([attn.o_proj(flat[:, :-1]), self.candidate.o_proj(flat[:, -1:])], 1)
