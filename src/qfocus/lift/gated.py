@@ -58,11 +58,10 @@ class GatedMemoryAttention(anatomy.AttentionWrapper):
                          self.qf_lift_gate_out)  # (B, H, T, 1)
         return m, torch.sigmoid(3.0 * (u - 1.0)) - GATE_SHIFT
 
-    def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None,
-                past_key_values=None, **kwargs):
-        attn = self.base_layer
+    def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
+        attn = self.base_layer  # kwargs carry the KV cache (`cache`; `past_key_values` before transformers 5.24)
         heads, weights, q = anatomy.attention_heads(attn, hidden_states, position_embeddings, attention_mask,
-                                                    past_key_values, **kwargs)  # (B, T, H, e), q (B, H, T, d)
+                                                    **kwargs)  # (B, T, H, e), q (B, H, T, d)
         m, g = self.memory_and_gate(q)
         m, g = m.transpose(1, 2), g.transpose(1, 2)  # (B, T, H, d), (B, T, H, 1)
         mixed = heads + (g * (m - heads.float())).to(heads.dtype)  # (1 − g)·attention + g·m

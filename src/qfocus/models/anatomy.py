@@ -96,7 +96,7 @@ def project(attn: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def attention_heads(attn: nn.Module, hidden: torch.Tensor, position_embeddings, attention_mask=None,
-                    past_key_values=None, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+                    cache=None, **kwargs) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The family's attention forward up to, not including, `o_proj`: the per-head outputs
     (B, T, Hq, e), the attention weights the function returned (or None), and the queries before
     RoPE (B, Hq, T, d) for wrappers that mix something into the heads (LIFT's Gated Memory).
@@ -104,8 +104,9 @@ def attention_heads(attn: nn.Module, hidden: torch.Tensor, position_embeddings, 
     q, k, v = project(attn, hidden)  # (B, Hq, T, d), (B, H, T, d), (B, H, T, e) before RoPE
     cos, sin = position_embeddings
     q_rot, k_rot = rotate(attn)(q, k, cos, sin)
-    if past_key_values is not None:
-        k_rot, v = past_key_values.update(k_rot, v, attn.layer_idx)
+    cache = cache if cache is not None else kwargs.pop("past_key_values", None)  # its name before transformers 5.24
+    if cache is not None:
+        k_rot, v = cache.update(k_rot, v, attn.layer_idx)
     heads, weights = attention_function(attn)(
         attn, q_rot, k_rot, v, attention_mask,
         dropout=attn.attention_dropout if attn.training else 0.0, scaling=attn.scaling,
