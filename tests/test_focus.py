@@ -250,3 +250,18 @@ def test_sdpa_and_eager_read_alike():
         model.config._attn_implementation = "sdpa"
         sdpa = local_logits(model, handle.context, read_chunks(model, handle.context, chunks, local[-4:], 2), local)
     torch.testing.assert_close(sdpa, eager)
+
+
+def test_bench_long_context_measures_focus(capsys, tmp_path, tiny_checkpoint):
+    import json
+
+    from qfocus.cli import main
+
+    out = tmp_path / "lc.json"
+    code = main(["bench", "long-context", "--model", str(tiny_checkpoint), "--lengths", "600", "1240", "--segment", "64",
+                 "--window", "128", "--ways", "focus", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    rows = {r["length"]: r for r in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {600, 1240} and all(r["tokens_read"] == r["length"] for r in rows.values())
+    stored = [rows[n]["stored_bytes_per_token"] * n for n in (600, 1240)]
+    assert stored[1] > 1.8 * stored[0]  # every chunk's cache is kept for decoding

@@ -58,8 +58,8 @@ def add_parser(subparsers) -> None:
     long.add_argument("--window", type=int, default=8192, help="tokens `truncate` keeps (default: 8192)")
     long.add_argument("--full-max", type=int, default=16384, help="longest document for full attention (default: 16384)")
     long.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    long.add_argument("--ways", nargs="+", choices=("ideal", "full", "truncate", "qllm", "stream"), default=None,
-                      help="which readings to measure (default: all five)")
+    long.add_argument("--ways", nargs="+", choices=("ideal", "full", "truncate", "qllm", "stream", "focus"), default=None,
+                      help="which readings to measure (default: all six)")
     long.set_defaults(run=run_long_context)
     speed = benches.add_parser(
         "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",
