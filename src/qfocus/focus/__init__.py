@@ -76,7 +76,8 @@ class FocusHandle:
 
 def attach_focus(model: torch.nn.Module) -> FocusHandle:
     """Wrap every layer's attention with FocusLLM's (a plain forward stays unchanged)."""
-    context = FocusContext()
+    windows = {anatomy.sliding_window(attn.self_attn) for _, attn in anatomy.attention_holders(model)} - {None}
+    context = FocusContext(max(windows) if windows else None)  # the families here have one window size
     wrapped = anatomy.wrap_attention(
         model, lambda index, attn: FocusAttention(attn, index, context, anatomy.rotary_at(model, attn)))
     return FocusHandle(model, context, wrapped)

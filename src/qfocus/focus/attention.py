@@ -62,8 +62,9 @@ class FocusStep:
 class FocusContext:
     """Shared by the wrapped layers: the step of the forward in progress (None: plain attention)."""
 
-    def __init__(self) -> None:
+    def __init__(self, window: int | None = None) -> None:
         self.step: FocusStep | None = None
+        self.window = window  # the model's sliding window (the layers that have one), for the masks
 
 
 class FocusAttention(anatomy.AttentionWrapper):

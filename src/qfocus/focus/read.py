@@ -61,37 +61,31 @@ def split(ids: list[int], local: int, chunk: int, prompt: int) -> tuple[list[lis
 def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: list[int], batch: int,
                 on_chunk=None) -> FocusState:
     """Every chunk + `prompt` read in micro-batches of at most `batch` chunks of one length."""
-    groups, candidates = [], {}
-    device = model.device
     by_length: dict[int, list[int]] = {}
     for i, chunk in enumerate(chunks):
         by_length.setdefault(len(chunk), []).append(i)
-    done, found = 0, {}
-    for length, members in by_length.items():
+    groups, outs = [], []
+    for members in by_length.values():
         for start in range(0, len(members), batch):
             index = tuple(members[start:start + batch])
-            ids = torch.tensor([chunks[i] + prompt for i in index], device=device)  # (G, C + m)
+            ids = torch.tensor([chunks[i] + prompt for i in index], device=model.device)  # (G, C + m)
             out = _chunk_forward(model, context, ids, {}, 0)
             groups.append(ChunkGroup(index, out.out_past, ids.shape[1] - 1, prompt[-1]))
-            for j, i in enumerate(index):
-                found[i] = {layer: (k[j:j + 1], v[j:j + 1]) for layer, (k, v) in out.out_candidates.items()}
-            done += len(index)
+            outs.append(out)
             if on_chunk is not None:
-                on_chunk(done, len(chunks))
-    candidates = _in_order(found, len(chunks))
-    return FocusState(tuple(groups), candidates)
+                on_chunk(sum(len(g.index) for g in groups), len(chunks))
+    return FocusState(tuple(groups), _in_order(groups, outs))
 
 
 def step_chunks(model, context: FocusContext, state: FocusState, token: int) -> FocusState:
     """Every chunk reads its pending token (ordinary) and `token` (the new candidate) on its cache."""
-    found, groups = {}, []
+    groups, outs = [], []
     for group in state.groups:
         ids = torch.tensor([[group.pending, token]] * len(group.index), device=model.device)  # (G, 2)
         out = _chunk_forward(model, context, ids, group.past, group.length)
         groups.append(ChunkGroup(group.index, out.out_past, group.length + 1, token))
-        for j, i in enumerate(group.index):
-            found[i] = {layer: (k[j:j + 1], v[j:j + 1]) for layer, (k, v) in out.out_candidates.items()}
-    return FocusState(tuple(groups), _in_order(found, state.chunks))
+        outs.append(out)
+    return FocusState(tuple(groups), _in_order(groups, outs))
 
 
 def local_logits(model, context: FocusContext, state: FocusState, ids: list[int], every: bool = False) -> torch.Tensor:
@@ -103,7 +97,7 @@ def local_logits(model, context: FocusContext, state: FocusState, ids: list[int]
     dtype = model.get_input_embeddings().weight.dtype
     cand_positions = torch.arange(count, device=device)[None]  # (1, K)
     key_positions = torch.cat([cand_positions, positions], 1)
-    step = FocusStep("local", *_masks(model, positions, key_positions, dtype), candidates=state.candidates,
+    step = FocusStep("local", *_masks(context, positions, key_positions, dtype), candidates=state.candidates,
                      candidate_positions=cand_positions)
     logits = _forward(model, context, step, tokens, positions, **({} if every else {"logits_to_keep": 1})).logits
     return logits if every else logits[:, -1]
@@ -114,7 +108,7 @@ def _chunk_forward(model, context: FocusContext, ids: torch.Tensor, past: dict[i
     positions = torch.arange(length, length + new, device=ids.device)[None].expand(group, -1)  # (G, T)
     key_positions = torch.arange(length + new, device=ids.device)[None].expand(group, -1)
     dtype = model.get_input_embeddings().weight.dtype
-    step = FocusStep("chunks", *_masks(model, positions, key_positions, dtype), past=past)
+    step = FocusStep("chunks", *_masks(context, positions, key_positions, dtype), past=past)
     _forward(model, context, step, ids, positions, logits_to_keep=1)
     return step
 
@@ -127,29 +121,27 @@ def _forward(model, context: FocusContext, step: FocusStep, ids: torch.Tensor, p
         context.step = None
 
 
-def _masks(model, positions: torch.Tensor, key_positions: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Additive masks (B, 1, T, S): key j is visible to query i when it is not later; with a sliding
-    window W (some layers), also when it is fewer than W positions back."""
+def _masks(context: FocusContext, positions: torch.Tensor, key_positions: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Additive masks (B, 1, T, S): key j is visible to query i when it is not later; with the model's
+    sliding window W (some layers), also when it is fewer than W positions back."""
     later = key_positions[:, None, :] > positions[:, :, None]  # (B, T, S)
     low = torch.finfo(dtype).min
     full = torch.zeros(later.shape, dtype=dtype, device=positions.device).masked_fill(later, low)[:, None]
-    windows = {anatomy.sliding_window(a.base_layer) for _, a in _attentions(model)} - {None}
-    if not windows:
+    if context.window is None:
         return full, None
-    window = windows.pop()
-    far = (positions[:, :, None] - key_positions[:, None, :]) >= window
+    far = (positions[:, :, None] - key_positions[:, None, :]) >= context.window
     return full, full.masked_fill(far[:, None], low)
 
 
-def _attentions(model):
-    from qfocus.focus.attention import FocusAttention
+def _in_order(groups: list[ChunkGroup], outs: list[FocusStep]) -> dict[int, KV]:
+    """Per layer, every chunk's candidate key and value (1, H, K, ·) in document order, from the
+    groups' (G, H, 1, ·) candidates."""
+    if not groups:
+        return {}
+    order = torch.tensor([i for g in groups for i in g.index]).argsort()  # document place -> row
 
-    for index, holder in anatomy.attention_holders(model):
-        if isinstance(holder.self_attn, FocusAttention):
-            yield index, holder.self_attn
+    def gather(parts: list[torch.Tensor]) -> torch.Tensor:  # (G, H, 1, ·) each -> (1, H, K, ·)
+        return torch.cat(parts, 0)[order.to(parts[0].device)].transpose(0, 2)
 
-
-def _in_order(found: dict[int, dict[int, KV]], count: int) -> dict[int, KV]:
-    layers = found[0].keys() if count else ()
-    return {layer: (torch.cat([found[i][layer][0] for i in range(count)], 2),
-                    torch.cat([found[i][layer][1] for i in range(count)], 2)) for layer in layers}
+    return {layer: (gather([o.out_candidates[layer][0] for o in outs]), gather([o.out_candidates[layer][1] for o in outs]))
+            for layer in outs[0].out_candidates}
