@@ -132,3 +132,6 @@ class FocusTrainConfig:
                              f"beside a {self.local}-token span: raise it or lower --chunks")
         if self.lr <= 0 or not 0 <= self.warmup_ratio < 1 or self.max_grad_norm < 0:
             raise InputError("lr must be positive, warmup_ratio in [0, 1), max_grad_norm not negative")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

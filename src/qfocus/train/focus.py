@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -97,13 +97,11 @@ def train_focus(config: FocusTrainConfig, on_start=None, on_step=None, on_conver
 
     from qfocus.focus import attach_focus
     from qfocus.models import load_model
-    from qfocus.train.checkpoint import checkpoint_folders, load_checkpoint, save_checkpoint
-    from qfocus.train.loop import CONFIG_FILE, LOG_FILE, SUMMARY_FILE, _truncate_log
+    from qfocus.train.checkpoint import load_checkpoint, save_checkpoint
+    from qfocus.train.loop import CONFIG_FILE, LOG_FILE, SUMMARY_FILE, _check_run_folder, _finite, _truncate_log
 
     out = Path(config.out)
-    started = (out / LOG_FILE).exists() or bool(checkpoint_folders(out))
-    if started and not config.resume:
-        raise InputError(f"{out} already holds a training run: pass --resume to continue it, or choose another --out")
+    resume_from = _check_run_folder(config, out)  # the same folder rules as `qfocus train`
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert)
     texts = texts if texts is not None else documents(config, lm.tokenizer)
@@ -116,14 +114,10 @@ def train_focus(config: FocusTrainConfig, on_start=None, on_step=None, on_conver
     model, optimizer = accelerator.prepare(model, optimizer)
     scheduler = get_cosine_schedule_with_warmup(optimizer, round(config.steps * config.warmup_ratio), config.steps)
     step = 0
-    if config.resume and checkpoint_folders(out):
-        saved = json.loads((out / CONFIG_FILE).read_text())
-        changed = sorted(k for k, v in json.loads(json.dumps(asdict(config))).items() if k not in ("out", "resume") and saved.get(k) != v)
-        if changed:
-            raise InputError(f"{out} was trained with other settings ({', '.join(changed)}): resume with the same options")
-        step, _ = load_checkpoint(accelerator, checkpoint_folders(out)[-1], handle, optimizer, scheduler)
+    if resume_from is not None:  # every draw is seeded by (seed, step): the step is all the state there is
+        step, _ = load_checkpoint(accelerator, resume_from, handle, optimizer, scheduler)
     out.mkdir(parents=True, exist_ok=True)
-    (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
+    (out / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     _truncate_log(out / LOG_FILE, step)
     if on_start is not None:
         on_start(step, config.steps)
@@ -135,7 +129,7 @@ def train_focus(config: FocusTrainConfig, on_start=None, on_step=None, on_conver
             loss = focus_loss(model, handle, sample, config)
         accelerator.backward(loss)
         norm = accelerator.clip_grad_norm_(params, config.max_grad_norm) if config.max_grad_norm > 0 else None
-        finite = bool(torch.isfinite(loss.detach())) and (norm is None or bool(torch.isfinite(torch.as_tensor(norm))))
+        finite = _finite(accelerator, loss, norm)
         lr = scheduler.get_last_lr()[0]
         if finite:
             optimizer.step()
