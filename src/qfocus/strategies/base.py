@@ -159,12 +159,13 @@ class SinglePromptStrategy(OnePromptStrategy):
     def fit(self, document_ids: list[int], budget: int, builder: PromptBuilder, window: int) -> list[int]:
         """The document ids to put in the prompt, at most `budget` of them."""
 
-    def prepare(self, lm: LoadedModel, document: str, query: str) -> Prompt:
-        """The prompt this strategy would decode from (no model call)."""
+    def prepare(self, lm: LoadedModel, document: str, query: str, document_ids: list[int] | None = None) -> Prompt:
+        """The prompt this strategy would decode from (no model call); `document_ids`: the document
+        already tokenised (`PromptBuilder.encode`), if the caller has it."""
         check_text(document)
         query = check_query(query)
         builder, budget = self.budget(lm, query)
-        document_ids = builder.encode(document)
+        document_ids = builder.encode(document) if document_ids is None else document_ids
         kept = self.fit(document_ids, budget, builder, self.window(lm))
         return builder.build(query, kept, document_tokens=len(document_ids))
 

@@ -20,17 +20,17 @@ class Truncate(SinglePromptStrategy):
         return keep_head_and_tail(document_ids, budget, self.config.head_fraction, builder.encode(ELISION))
 
     def plan(self, lm: LoadedModel, document: str, query: str) -> Plan:
-        prompt = self.prepare(lm, document, query)
-        return Plan(prompt, passages=self.kept_spans(lm, document, query))
-
-    def kept_spans(self, lm: LoadedModel, document: str, query: str) -> list[dict] | None:
-        """The head and tail the prompt keeps, as character spans {start, end, reason} of `document`
-        (one span, reason whole, when it all fits); None for a tokenizer without offsets."""
+        """The prompt, and the head and tail it keeps as character spans {start, end, reason} of
+        `document` (one span, reason whole, when it all fits; none for a tokenizer without offsets)."""
         if not getattr(lm.tokenizer, "is_fast", False):
-            return None
-        builder, budget = self.budget(lm, query)
-        offsets = lm.tokenizer(document, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        head, tail = head_and_tail(len(offsets), budget, self.config.head_fraction, len(builder.encode(ELISION)))
+            return Plan(self.prepare(lm, document, query))
+        encoded = lm.tokenizer(document, add_special_tokens=False, return_offsets_mapping=True)  # one tokenisation
+        prompt = self.prepare(lm, document, query, encoded["input_ids"])
+        return Plan(prompt, passages=self._spans(lm, document, encoded["offset_mapping"], prompt.kept_document_tokens))
+
+    def _spans(self, lm: LoadedModel, document: str, offsets: list[tuple[int, int]], kept: int) -> list[dict]:
+        marker = len(PromptBuilder(lm.tokenizer).encode(ELISION))
+        head, tail = head_and_tail(len(offsets), kept, self.config.head_fraction, marker)  # kept = the budget when cut
         if head == len(offsets):
             return [{"start": 0, "end": len(document), "reason": "whole"}]
         spans = [{"start": 0, "end": offsets[head - 1][1], "reason": "head"}]
