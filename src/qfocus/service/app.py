@@ -36,7 +36,7 @@ from qfocus.config import SummarizeConfig, set_option
 from qfocus.documents import Document, check_query, check_text, load_document
 from qfocus.errors import QfocusError
 from qfocus.service.config import ServeConfig
-from qfocus.service.worker import Job, QueueFull, Worker
+from qfocus.service.worker import TIMEOUT, Job, QueueFull, Worker
 
 log = logging.getLogger("qfocus.service")
 PAGE = Path(__file__).with_name("page")
@@ -193,7 +193,7 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
                     return "cancelled", {}
                 if time.monotonic() > job.deadline + 5:  # the worker is stuck behind a long job
                     job.cancel.set()
-                    return "error", {"status": 504, "error": "timeout", "detail": "the request took longer than this server's --max-seconds"}
+                    return "error", dict(TIMEOUT)
 
     async def result(request: Request, job: Job, events: asyncio.Queue) -> dict:
         while True:

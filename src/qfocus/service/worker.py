@@ -26,6 +26,9 @@ log = logging.getLogger("qfocus.service")
 Emit = Callable[[str, dict], None]
 
 
+TIMEOUT = {"status": 504, "error": "timeout", "detail": "the request took longer than this server's --max-seconds"}
+
+
 class QueueFull(Exception):
     """More requests wait than the queue holds."""
 
@@ -86,15 +89,14 @@ class Worker:
     def waiting(self) -> int:
         return self._queue.qsize()
 
-    def submit(self, job: Job) -> int:
-        """Queue `job`; returns how many jobs are ahead of it. Raises `QueueFull`."""
+    def submit(self, job: Job) -> None:
+        """Queue `job` (its `queued` event says how many are ahead of it). Raises `QueueFull`."""
         ahead = self._queue.qsize() + (self.running is not None)
         try:
             self._queue.put_nowait(job)
         except queue.Full:
             raise QueueFull from None
         job.emit("queued", {"ahead": ahead})
-        return ahead
 
     def _model(self, adapter_folder: str | None):
         if adapter_folder != self._loaded:
@@ -144,8 +146,7 @@ class Worker:
             if stop.reason == "cancelled":
                 job.emit("cancelled", {})
             else:
-                job.emit("error", {"status": 504, "error": "timeout",
-                                   "detail": "the request took longer than this server's --max-seconds"})
+                job.emit("error", dict(TIMEOUT))
         except DocumentTooLong as error:
             job.emit("error", {"status": 413, "error": "document_too_long", "detail": str(error)})
         except QfocusError as error:
