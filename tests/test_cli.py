@@ -174,7 +174,8 @@ def test_ctrl_c_exits_130(capsys, doc, tiny_checkpoint, monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["summarize", "--help"], ["eval", "--help"], ["train", "--help"],
-                                  ["report", "--help"], ["bench", "adapters", "--help"], ["bench", "long-context", "--help"]])
+                                  ["report", "--help"], ["bench", "adapters", "--help"], ["bench", "long-context", "--help"],
+                                  ["synth", "--help"], ["route", "--help"]])
 def test_help_teaches_with_examples(capsys, argv):
     code, out, _ = run_cli(capsys, *argv)
     assert code == 0

@@ -182,6 +182,18 @@ class FocusConfig:
 
 
 @dataclass
+class RouteConfig:
+    """How `route` chooses between a small and a large configuration (Hybrid LLM)."""
+
+    router: str | None = field(default=None, metadata={"help": "route: the router file `qfocus route fit` wrote (it names the small and the large strategy spec)."})
+    route_share: float = field(default=0.6, metadata={"help": "route: share of queries sent to the large configuration (the threshold is set where this share of the router's training queries would go)."})
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.route_share <= 1:
+            raise InputError(f"route_share is {self.route_share}: pass a value in [0, 1]")
+
+
+@dataclass
 class SummarizeConfig:
     """What `qfocus summarize` does: which model, which strategy, how much fits."""
 
@@ -218,6 +230,7 @@ class SummarizeConfig:
     blocks: BlockConfig = field(default_factory=BlockConfig)
     lift: LiftConfig = field(default_factory=LiftConfig)
     focus: FocusConfig = field(default_factory=FocusConfig)
+    route: RouteConfig = field(default_factory=RouteConfig)
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:

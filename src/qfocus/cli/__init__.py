@@ -21,6 +21,8 @@ examples:
   qfocus summarize --help        # every option, with defaults
   qfocus train --data covidet --method ideal-lora --max-steps 30 --limit 64 --out runs/covidet-ideal
   qfocus eval --data covidet --split val --adapter runs/covidet-ideal --limit 20 --out runs/covidet-ideal-eval
+  qfocus synth --data qmsum --strategy instructds --budget 200 --out runs/synth/qmsum.jsonl
+  qfocus route fit --small-run runs/route/train/truncate-adapter-none --large-run runs/route/train/truncate
   qfocus compare --data qmsum --strategies truncate,retrieve,mapreduce --limit 60 --context-window 2048 --out runs/cmp
   qfocus report runs/covidet-zero-shot runs/covidet-ideal-eval --plot covidet.png
   qfocus bench adapters --out adapters.json
@@ -40,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from qfocus.cli import bench, cache, compare, evaluate, report, serve, summarize, train, train_focus
+    from qfocus.cli import bench, cache, compare, evaluate, report, route, serve, summarize, synth, train, train_focus
 
     parser = _Parser(prog="qfocus", description=DESCRIPTION, epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_parser(subparsers)
     train.add_parser(subparsers)
     train_focus.add_parser(subparsers)
+    synth.add_parser(subparsers)
+    route.add_parser(subparsers)
     evaluate.add_parser(subparsers)
     compare.add_parser(subparsers)
     report.add_parser(subparsers)

@@ -13,6 +13,7 @@ from qfocus.data.covidet import read_covidet
 from qfocus.data.example import Example
 from qfocus.data.qmsum import read_qmsum
 from qfocus.data.squality import read_squality
+from qfocus.data.triples import read_triples, triple_record
 from qfocus.errors import InputError
 
 # dataset → split → file name inside its folder
@@ -67,4 +68,5 @@ def training_triples(examples: list[Example]) -> list[tuple[str, str, str]]:
     return [(e.query, e.document, reference) for e in examples for reference in e.references]
 
 
-__all__ = ["DATASETS", "Example", "load_dataset", "spread", "read_covidet", "read_qmsum", "read_squality", "training_triples"]
+__all__ = ["DATASETS", "Example", "load_dataset", "spread", "read_covidet", "read_qmsum", "read_squality", "read_triples",
+           "training_triples", "triple_record"]

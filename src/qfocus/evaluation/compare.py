@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qfocus.config import SummarizeConfig, set_option
 from qfocus.errors import InputError
 from qfocus.evaluation.run import EvalConfig
 
@@ -49,27 +48,12 @@ class CompareConfig:
         return [s.strip() for s in self.strategies.split(",") if s.strip()]
 
 
-SHARED = ("model", "dtype", "strategy")  # settings of the one loaded model, not of a strategy (adapter may differ)
+def strategy_config(base, spec: str):
+    """`base` with the spec's strategy and settings (`qfocus.strategies.strategy_config`; imported when used,
+    so that `qfocus compare --help` loads no model code)."""
+    from qfocus.strategies import strategy_config as parse
 
-
-def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
-    """`base` with the spec's strategy and settings (`name:key=value:...`)."""
-    from qfocus.strategies import STRATEGIES
-
-    name, *settings = spec.split(":")
-    if name not in STRATEGIES:
-        raise InputError(f"unknown strategy '{name}' in --strategies: use one of {', '.join(sorted(STRATEGIES))}")
-    config = replace(base, strategy=name)
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        if not sep:
-            raise InputError(f"'{setting}' in strategy spec '{spec}' is not key=value (e.g. retrieve:scorer=bm25)")
-        key = key.replace("-", "_")
-        if key in SHARED:
-            raise InputError(f"'{key}' in strategy spec '{spec}' is shared by every strategy (one model load): "
-                             f"pass --{key.replace('_', '-')} to compare itself")
-        config = set_option(config, key, value, f"strategy spec '{spec}'")
-    return config
+    return parse(base, spec)
 
 
 def folder_name(spec: str) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
-from qfocus.config import SummarizeConfig
+from qfocus.config import SummarizeConfig, set_option
 from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks, Generated, generate, generate_batch
@@ -39,10 +39,11 @@ class Summary:
     model_calls: int = 1  # generate calls (mapreduce/refine: one per chunk and combination; MuGI: +1)
     passages: list[dict] | None = None  # retrieve: the passages read, {start, end, score, reason}
     training: dict | None = None  # lift: {steps, planned, loss_start, loss_end, seconds, cached, key}
+    routed: dict | None = None  # route: {to, spec, predicted_gain, threshold}
 
     def to_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items()
-                if value is not None or key not in ("passages", "training")}
+                if value is not None or key not in ("passages", "training", "routed")}
 
 
 class Strategy(ABC):
@@ -187,6 +188,27 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: make a strategy available by its `name`."""
     STRATEGIES[cls.name] = cls
     return cls
+
+
+SHARED = ("model", "dtype", "strategy")  # settings of the one loaded model, not of a strategy (adapter may differ)
+
+
+def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:
+    """`base` with the spec's strategy and settings (`name:key=value:...`)."""
+    name, *settings = spec.split(":")
+    if name not in STRATEGIES:
+        raise InputError(f"unknown strategy '{name}' in --strategies: use one of {', '.join(sorted(STRATEGIES))}")
+    config = replace(base, strategy=name)
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep:
+            raise InputError(f"'{setting}' in strategy spec '{spec}' is not key=value (e.g. retrieve:scorer=bm25)")
+        key = key.replace("-", "_")
+        if key in SHARED:
+            raise InputError(f"'{key}' in strategy spec '{spec}' is shared by every strategy (one model load): "
+                             f"pass --{key.replace('_', '-')} to compare itself")
+        config = set_option(config, key, value, f"strategy spec '{spec}'")
+    return config
 
 
 def get_strategy(name: str, config: SummarizeConfig | None = None) -> Strategy:

@@ -21,10 +21,14 @@ PRECISIONS = ("auto", "no", "bf16", "fp16")
 class TrainConfig:
     """What to train on, with which adapter, and how."""
 
-    data: str = field(default="covidet", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet; join several with + (qmsum+squality)."})
+    data: str = field(default="covidet", metadata={"help": "Dataset: qmsum, qmsum-gold, squality or covidet; join several with + (qmsum+squality); none: only --data-file."})
     split: str = field(default="train", metadata={"help": "Split to train on: train or val."})
     data_dir: str | None = field(
         default=None, metadata={"help": "Folder with the dataset's native files; default ../shared/data/<name>."}
+    )
+    data_file: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "JSONL files of (query, document, summary) triples (what `qfocus synth` writes), trained on together with --data's."},
     )
     limit: int | None = field(
         default=None,
@@ -68,6 +72,9 @@ class TrainConfig:
     hyper: HyperConfig = field(default_factory=HyperConfig)
 
     def __post_init__(self) -> None:
+        self.data_file = tuple(self.data_file)  # a YAML list, or flags
+        if self.data == "none" and not self.data_file:
+            raise InputError("data is none and no --data-file is given: name a dataset, a triples file, or both")
         for name in ("epochs", "batch_size", "grad_accum", "save_every", "keep_checkpoints", "max_input_tokens",
                      "max_summary_tokens"):
             if getattr(self, name) < 1:

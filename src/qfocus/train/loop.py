@@ -228,12 +228,13 @@ def _check_run_folder(config: TrainConfig, out: Path) -> Path | None:
 
 
 def _triples(config: TrainConfig) -> list[tuple[str, str, str]]:
-    from qfocus.data import load_dataset, training_triples
+    from qfocus.data import load_dataset, read_triples, training_triples
 
-    names = config.data.split("+")  # qmsum+squality: the triples of each, one after the other
+    names = [] if config.data == "none" else config.data.split("+")  # qmsum+squality: each one's triples in turn
     if len(names) > 1 and config.data_dir is not None:
         raise InputError("--data-dir names one dataset's folder: train on one dataset with it, or leave it unset")
     triples = [t for name in names for t in training_triples(load_dataset(name, config.split, config.data_dir))]
+    triples += [t for path in config.data_file for t in read_triples(path)]  # then the synthetic ones
     if not triples:
         raise InputError(f"{config.data} {config.split} has no (query, document, summary) triples to train on")
     if config.limit is not None and config.limit < len(triples):
