@@ -1,6 +1,7 @@
 """What the router knows about a (query, document) pair before any model answers (DESIGN §13).
 
-Lengths, how retrievable the query's answer looks (BM25 and dense scores of the document's passages:
+Lengths, how retrievable the query's answer looks (BM25 scores of the document's passages, and dense
+scores of BM25's best 64:
 a peaked distribution says one place answers it; a flat one says the query is broad), and
 optionally the query's own embedding (all-MiniLM-L6-v2, 384 numbers). No string matching of the
 query's wording: broad and specific queries are told apart by the scores.
@@ -17,6 +18,7 @@ from qfocus.retrieval.index import Query, document_index
 SCALARS = ("query_words", "document_words", "passages", "bm25_top", "bm25_margin", "bm25_top5_share", "bm25_coverage",
            "dense_max", "dense_mean", "dense_margin")
 PASSAGE_TOKENS = 128
+SHORTLIST = 64  # passages embedded per document: BM25's best, as `retrieve --scorer hybrid` re-ranks (bounded cost)
 
 
 def feature_names(embedding: bool) -> list[str]:
@@ -28,7 +30,8 @@ def features(query: str, document: str, embedding: bool = True) -> np.ndarray:
     embedder = load_embedder()
     index = document_index(embedder.tokenizer, document, PASSAGE_TOKENS)
     lexical = np.maximum(index.bm25(Query(query)).astype(np.float64), 0.0)  # (P,)
-    dense = index.dense(Query(query), None, RetrievalConfig(binary_above=10**9)).astype(np.float64)  # (P,) cosines
+    shortlist = [int(i) for i in np.argsort(-lexical, kind="stable")[:SHORTLIST]]
+    dense = index.dense(Query(query), shortlist, RetrievalConfig()).astype(np.float64)[shortlist]  # (≤64,) cosines
     total = lexical.sum()
     top5 = np.sort(lexical)[::-1][:5].sum() / total if total > 0 else 0.0
     scalars = [
