@@ -236,6 +236,8 @@ def test_cli_synth_with_a_tiny_teacher_then_train_on_it(capsys, tmp_path, tiny_c
     both = _triples(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "run", data_file=(str(out),)))
     only = _triples(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "run", data="none", data_file=(str(out),)))
     assert both == real + triples and only == triples
+    few = _triples(tiny_config(tmp_path, tiny_checkpoint, tmp_path / "run", limit=3, data_file=(str(out),)))
+    assert len(few) == 3 + len(triples) and few[3:] == triples  # --limit draws from --data's triples only
 
 
 def test_train_data_file_errors(tmp_path, tiny_checkpoint):

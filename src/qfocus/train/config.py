@@ -32,7 +32,7 @@ class TrainConfig:
     )
     limit: int | None = field(
         default=None,
-        metadata={"help": "Train on N (query, document, summary) triples drawn at random (with --seed); default: all."},
+        metadata={"help": "Train on N of --data's (query, document, summary) triples drawn at random (with --seed; --data-file's are all kept); default: all."},
     )
     model: str = field(
         default="smollm2",

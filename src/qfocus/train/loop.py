@@ -234,12 +234,11 @@ def _triples(config: TrainConfig) -> list[tuple[str, str, str]]:
     if len(names) > 1 and config.data_dir is not None:
         raise InputError("--data-dir names one dataset's folder: train on one dataset with it, or leave it unset")
     triples = [t for name in names for t in training_triples(load_dataset(name, config.split, config.data_dir))]
-    triples += [t for path in config.data_file for t in read_triples(path)]  # then the synthetic ones
-    if not triples:
+    if not triples and not config.data_file:
         raise InputError(f"{config.data} {config.split} has no (query, document, summary) triples to train on")
     if config.limit is not None and config.limit < len(triples):
         triples = random.Random(config.seed).sample(triples, config.limit)
-    return triples
+    return triples + [t for path in config.data_file for t in read_triples(path)]  # the synthetic ones, all of them
 
 
 def _finite(accelerator, loss: torch.Tensor, grad_norm) -> bool:
