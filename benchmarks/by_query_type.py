@@ -27,6 +27,8 @@ def main(folder: str) -> None:
     result = {}
     for kind in ("general", "specific"):
         keep = [i for i, row in enumerate(runs[baseline]) if f"-{kind}-" in row["id"]]
+        if not keep:  # data without typed ids (SQuALITY, CovidET): nothing to split
+            continue
         base = [runs[baseline][i]["scores"] for i in keep]
         result[kind] = {"examples": len(keep), "runs": {}}
         for name, rows in runs.items():
