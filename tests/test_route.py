@@ -34,15 +34,16 @@ def test_ridge_equals_the_primal_solution_and_picks_the_loo_best_alpha():
     w = np.linalg.solve(Z.T @ Z + router.alpha * np.eye(5), Z.T @ (y - y.mean()))  # the textbook form
     np.testing.assert_allclose(router.weights, w, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(router.predict(X), Z @ w + y.mean(), rtol=1e-8)
-    # leave-one-out by refitting n times agrees with the closed form for the chosen alpha
-    errors = []
+    # leave-one-out by refitting n times (the features standardised once, as the closed form does)
+    predictions = []
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        m, s = X[keep].mean(0), X[keep].std(0)
-        Zi = (X[keep] - m) / s
-        wi = np.linalg.solve(Zi.T @ Zi + router.alpha * np.eye(5), Zi.T @ (y[keep] - y[keep].mean()))
-        errors.append(((X[i] - m) / s @ wi + y[keep].mean() - y[i]) ** 2)
-    assert router.info["loo_mse"][str(router.alpha)] == pytest.approx(float(np.mean(errors)), rel=0.2)
+        Zc = Z[keep] - Z[keep].mean(0)  # the intercept refitted without pair i
+        wi = np.linalg.solve(Zc.T @ Zc + router.alpha * np.eye(5), Zc.T @ (y[keep] - y[keep].mean()))
+        predictions.append((Z[i] - Z[keep].mean(0)) @ wi + y[keep].mean())
+    errors = (np.array(predictions) - y) ** 2
+    assert router.info["loo_mse"][str(router.alpha)] == pytest.approx(round(float(np.mean(errors)), 4), abs=1e-4)
+    np.testing.assert_allclose(router.training, np.sort(predictions), rtol=1e-8)
     assert router.alpha == min(map(float, router.info["loo_mse"]), key=lambda a: router.info["loo_mse"][str(a)])
     assert np.corrcoef(router.predict(X), y)[0, 1] > 0.99
 
@@ -60,8 +61,9 @@ def test_more_large_calls_never_drop_a_query_and_add_the_next_best():
         assert fewer <= more
         if more - fewer and fewer:  # the added queries are predicted to gain less than any already sent
             assert max(predicted[list(more - fewer)]) <= min(predicted[list(fewer)])
+    held_out = np.array(router.training)  # leave-one-out predictions: what new queries look like
     for share in (0.2, 0.5, 0.6, 0.9):  # on its training queries the share is what was asked
-        assert np.mean(predicted >= router.threshold(share)) == pytest.approx(share, abs=1 / 80 + 1e-9)
+        assert np.mean(held_out >= router.threshold(share)) == pytest.approx(share, abs=1 / 80 + 1e-9)
     with pytest.raises(InputError, match="route share"):
         router.threshold(1.5)
 
@@ -119,6 +121,16 @@ def test_route_strategy_answers_with_the_chosen_configuration(tmp_path, tiny_lm)
         summary = get_strategy("route", config).summarize(tiny_lm, document, query)
         answers[share] = summary
         assert summary.strategy == "route" and summary.routed["to"] == ("large" if share else "small")
+        assert summary.routed["threshold"] is None  # no threshold at 0 and 1 (and no Infinity in JSON)
+    # a share in between: the threshold decides, both ways
+    for share in (0.1, 0.5, 0.9):
+        config = SummarizeConfig(**{**base.__dict__, "strategy": "route", "route": RouteConfig(str(router), share)})
+        strategy = get_strategy("route", config)
+        routed = strategy.summarize(tiny_lm, document, query).routed
+        assert routed["threshold"] == round(strategy.threshold, 3)
+        assert routed["to"] == ("large" if routed["predicted_gain"] >= strategy.threshold else "small")
+    with pytest.raises(InputError, match="empty"):
+        strategy.summarize(tiny_lm, "   ", query)
     head = get_strategy("truncate", SummarizeConfig(**{**base.__dict__, "head_fraction": 1.0})).summarize(tiny_lm, document, query)
     tail = get_strategy("truncate", SummarizeConfig(**{**base.__dict__, "head_fraction": 0.0})).summarize(tiny_lm, document, query)
     assert answers[0.0].summary == head.summary and answers[1.0].summary == tail.summary
@@ -173,6 +185,8 @@ def test_cli_fit_then_curve(capsys, tmp_path):
     (["fit", "--small-run", "nowhere", "--large-run", "nowhere"], "nowhere: no predictions.jsonl"),
     (["fit", "--split", "test"], "train the router on train"),
     (["curve", "--router", "missing.json"], "no router here"),
+    (["curve", "--resamples", "10"], "resamples is 10"),
+    (["fit", "--large", "truncat"], "unknown strategy 'truncat'"),
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, argv, needle):
     from tests.test_cli import assert_one_line_error

@@ -10,12 +10,10 @@ from collections import Counter
 import pytest
 
 from qfocus.cli import main
-from qfocus.data import read_triples
+from qfocus.data import Example, read_triples
 from qfocus.errors import InputError
-from qfocus.synth import SynthConfig, Teacher, progress_path, synthesize
-from qfocus.synth import filters
+from qfocus.synth import SynthConfig, Teacher, filters, progress_path, synthesize
 from qfocus.synth.steps import Seed, answer_aug, instructds, new_question, rephrase, seed_items
-from qfocus.data import Example
 from tests.test_train import tiny_config, write_covidet
 
 SUMMARY = ("The committee agreed to replace the pumping station next spring. The treasurer warned that the budget "
@@ -33,7 +31,7 @@ class Scripted(Teacher):
     def _reply(self, kind: str, request: str, text: str) -> str:
         if self.fail_at is not None and self.ledger.calls >= self.fail_at:
             raise KeyboardInterrupt  # the process is killed here
-        answer = self.replies(kind, text)
+        answer = self.replies(kind, text, request)
         self.asked.append((kind, text))
         self._count(len(request.split()) + len(text.split()), len(answer.split()))
         return answer
@@ -48,9 +46,10 @@ class Scripted(Teacher):
         return self._reply("summarize", document, query)
 
 
-def crafted(kind: str, text: str) -> str:
+def crafted(kind: str, text: str, request: str = "") -> str:
     """Questions: a good one, one that copies the summary, a non-question, one nearly repeating the
-    first, and an unanswerable one; checks answer from the summary unless the question is about the moon."""
+    first, and an unanswerable one; checks answer with the summary's words unless the question is
+    about the moon; any other query is rephrased."""
     if kind == "sample":
         number = int(text.rsplit("#", 1)[1])
         return ["1. What did the committee decide about the pumping station?",
@@ -59,9 +58,10 @@ def crafted(kind: str, text: str) -> str:
                 "What did the committee decide on the pumping station?",
                 "What is the colour of the moon in the story?"][number % 5]
     if kind.startswith("instruct:Question"):
-        return "not answered." if "moon" in text else "The committee agreed to replace the pumping station next spring."
+        return "not answered." if "moon" in text else request.split("Summary:\n", 1)[1]
     if kind.startswith("instruct:Rewrite"):
-        return {"What was decided?": "Which decision did they take?", "Did they agree on the plan?": "did they agree on the plan"}.get(text, "ok")
+        return {"What was decided?": "Which decision did they take?", "Did they agree on the plan?": "did they agree on the plan"}.get(
+            text, f"In other words: {text.lower()}?")
     if kind.startswith("instruct:Write"):
         return "What does the passage say about the budget?"
     return f"A summary for: {text}"
@@ -127,7 +127,7 @@ def test_instructds_keeps_the_good_question_and_counts_each_reason():
 
 
 def test_instructds_summary_from_the_anchor():
-    teacher = Scripted(lambda kind, text: crafted(kind, text) if kind != "summarize" else "from anchor")
+    teacher = Scripted(lambda kind, text, request: crafted(kind, text, request) if kind != "summarize" else "from anchor")
     seen = []
     original = teacher.summarize
     teacher.summarize = lambda document, query: (seen.append(document), original(document, query))[1]
@@ -189,12 +189,16 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, strategy):
     cut = covidet_config(tmp_path / "cut", strategy=strategy, budget=9, queries=2)
     with pytest.raises(KeyboardInterrupt):
         synthesize(cut, Scripted(crafted, fail_at=4))
-    # a half-written item's triples are dropped on resume
+    # a half-written item's triples, and a line cut by the kill, are dropped on resume
     with open(cut.out, "a") as out:
         out.write(json.dumps({"query": "q", "document": "d", "summary": "s", "source": "unfinished"}) + "\n")
+        out.write('{"query": "cut off by the ki')
+    with open(progress_path(cut.out), "a") as log:
+        log.write('{"key": "half')
     totals = synthesize(cut, Scripted(crafted))
     assert open(cut.out).read() == open(whole.out).read()
     assert totals == synthesize(whole, Scripted(crafted))
+    assert totals["triples"] >= 2 and totals["calls"] >= 9  # the run made something to compare
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -205,12 +209,13 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_the_order_follows_the_seed(tmp_path):
-    def sources(seed: int) -> list[str]:
-        config = covidet_config(tmp_path / str(seed), budget=4, seed=seed)
+    def sources(seed: int, folder: str) -> list[str]:
+        config = covidet_config(tmp_path / folder, budget=4, seed=seed)
         synthesize(config, Scripted(crafted))
         return [json.loads(line)["source"] for line in open(config.out)]
 
-    assert sources(1) == sources(1) and sources(1) != sources(2) and len(sources(2)) == 4
+    first = sources(1, "a")
+    assert first == sources(1, "b") and first != sources(2, "c") and len(first) == 4
 
 
 # -- a tiny model end to end, and the files train reads ----------------------------------------------
@@ -271,4 +276,17 @@ def test_an_existing_file_without_progress_is_refused(capsys, tmp_path):
     write_covidet(tmp_path)
     (tmp_path / "x.jsonl").write_text("{}\n")
     code = main(["synth", "--data", "covidet", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.jsonl")])
-    assert_one_line_error(code, capsys.readouterr().err, "exists without x.progress.jsonl")
+    assert_one_line_error(code, capsys.readouterr().err, "exists without x.jsonl.progress")
+
+
+def test_progress_without_its_triples_is_refused(tmp_path):
+    config = covidet_config(tmp_path, budget=2)
+    synthesize(config, Scripted(crafted))
+    (tmp_path / "synth" / "triples.jsonl").unlink()
+    with pytest.raises(InputError, match="is gone"):
+        synthesize(config, Scripted(crafted))
+
+
+def test_a_missing_triples_file_names_synth(tmp_path):
+    with pytest.raises(InputError, match="no such triples file"):
+        read_triples(tmp_path / "none.jsonl")

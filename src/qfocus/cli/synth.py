@@ -20,7 +20,7 @@ Synthesise query-focused training triples from a dataset's train split with a lo
   new-question  a new question about an excerpt of each document, answered from the whole document.
 
 The output is what `qfocus train --data-file` reads. Runs append: after a kill, the same command
-continues where it stopped (FILE.progress.jsonl records the finished seed items and their cost);
+continues where it stopped (FILE.progress records the finished seed items and their cost);
 a larger --budget extends a finished run.
 """
 

@@ -23,6 +23,8 @@ def triple_record(query: str, document: str, summary: str, **extra) -> dict:
 
 def read_triples(path: str | Path) -> list[tuple[str, str, str]]:
     """Every (query, document, summary) of a triples file; a missing or empty field fails with file:line."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such triples file: pass a file `qfocus synth --out` wrote")
     triples = []
     for number, record in read_jsonl(path):
         where = f"{path}:{number}"

@@ -35,14 +35,18 @@ def corpus_metrics(scores: np.ndarray) -> np.ndarray:
     return np.concatenate([means, geometric[..., None]], axis=-1)
 
 
+def score_matrix(rows: list[dict]) -> np.ndarray:
+    """(n, 3) R-1/R-2/R-Lsum of per-example score dicts."""
+    return np.array([[row[m] for m in METRICS] for row in rows], dtype=np.float64)
+
+
 def paired_bootstrap(baseline: list[dict], system: list[dict], resamples: int = RESAMPLES,
                      seed: int = SEED) -> dict[str, Interval]:
     """Intervals for rouge1, rouge2, rougeLsum and geometric_mean; `baseline[i]` and `system[i]` are the
     per-example score dicts of the same example."""
     if len(baseline) != len(system) or not baseline:
         raise ValueError("paired bootstrap needs the same, non-empty list of examples for both systems")
-    a = np.array([[row[m] for m in METRICS] for row in baseline], dtype=np.float64)  # (n, 3)
-    b = np.array([[row[m] for m in METRICS] for row in system], dtype=np.float64)
+    a, b = score_matrix(baseline), score_matrix(system)  # (n, 3) each
     draws = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))  # (R, n)
     differences = corpus_metrics(b[draws]) - corpus_metrics(a[draws])  # (R, 4)
     point = corpus_metrics(b) - corpus_metrics(a)  # (4,)

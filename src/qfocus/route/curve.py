@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from qfocus.evaluation.bootstrap import corpus_metrics, paired_bootstrap
-from qfocus.evaluation.rouge import METRICS
+from qfocus.evaluation.bootstrap import corpus_metrics, paired_bootstrap, score_matrix
 
 SHARES = tuple(round(0.1 * i, 1) for i in range(11))
 RANDOM_DRAWS = 500
 
 
-def _matrix(rows: list[dict]) -> np.ndarray:
-    return np.array([[row[m] for m in METRICS] for row in rows], dtype=np.float64)  # (n, 3)
-
-
 def gains(small: list[dict], large: list[dict]) -> np.ndarray:
     """(n,) per-query gain of large over small: the mean of R-1, R-2, R-Lsum (the router's target)."""
-    return _matrix(large).mean(1) - _matrix(small).mean(1)
+    return score_matrix(large).mean(1) - score_matrix(small).mean(1)
 
 
 def routed(small: list[dict], large: list[dict], order: np.ndarray, k: int) -> list[dict]:
@@ -35,7 +30,7 @@ def routing_curve(small: list[dict], large: list[dict], predicted: np.ndarray, s
     """One row per share: geo. mean and R-Lsum of router, random (mean and 95% range over draws) and
     oracle routing, and the router's paired interval against all-large."""
     n = len(small)
-    S, L = _matrix(small), _matrix(large)
+    S, L = score_matrix(small), score_matrix(large)
     router_order = np.argsort(-np.asarray(predicted), kind="stable")
     oracle_order = np.argsort(-gains(small, large), kind="stable")
     rng = np.random.default_rng(seed)
@@ -48,8 +43,8 @@ def routing_curve(small: list[dict], large: list[dict], predicted: np.ndarray, s
         np.put_along_axis(take, picks[..., None], True, axis=1)
         random_metrics = corpus_metrics(np.where(take, L[None], S[None]))  # (draws, 4)
         delta = paired_bootstrap(large, mixed, resamples, seed)
-        router_metrics = corpus_metrics(_matrix(mixed))
-        oracle_metrics = corpus_metrics(_matrix(routed(small, large, oracle_order, k)))
+        router_metrics = corpus_metrics(score_matrix(mixed))
+        oracle_metrics = corpus_metrics(score_matrix(routed(small, large, oracle_order, k)))
         rows.append({
             "share": share, "large_calls": k,
             "router": {"geometric_mean": round(float(router_metrics[3]), 3), "rougeLsum": round(float(router_metrics[2]), 3)},

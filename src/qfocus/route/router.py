@@ -8,8 +8,10 @@ Hybrid LLM (seed 001) trains a router on the per-query quality gap between a sma
 and sets the share of large calls with a threshold at run time. Here the gap is the large minus the
 small configuration's mean of R-1, R-2 and R-Lsum on one query; features are standardised and the
 ridge penalty is chosen by leave-one-out error (closed form). The threshold for a share s is the
-(1 − s) quantile of the predictions on the training pairs, so a larger share never sends fewer
-queries to the large configuration (the routed sets are nested).
+(1 − s) quantile of the leave-one-out predictions on the training pairs (what the router predicts
+for queries it was not fitted on: with more features than pairs, in-sample predictions would
+nearly repeat the training gains and set thresholds that new queries do not meet), so a larger
+share never sends fewer queries to the large configuration (the routed sets are nested).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Router:
     weights: list[float]
     bias: float
     alpha: float  # the chosen ridge penalty
-    training: list[float]  # predictions on the training pairs, sorted (the share → threshold map)
+    training: list[float]  # leave-one-out predictions on the training pairs, sorted (the share → threshold map)
     small: str  # strategy spec of the small configuration
     large: str
     embedding: bool = True  # whether the query embedding is among the features
@@ -84,16 +86,17 @@ def fit(X: np.ndarray, gains: np.ndarray, names: list[str], small: str, large: s
     scale[scale < 1e-12] = 1.0  # a constant feature: leave it at zero
     Z, centre = (X - mean) / scale, y.mean()  # (n, d), standardised
     kernel = Z @ Z.T  # (n, n): the ridge solution in its dual form costs n^3, whatever d is
-    errors = {}
+    errors, held_out = {}, {}
     for alpha in alphas:
         inverse = np.linalg.inv(kernel + alpha * np.eye(len(y)))
         hat = kernel @ inverse  # (n, n) hat matrix of the centred fit
         residual = (y - centre) - hat @ (y - centre)
         leverage = np.diag(hat) + 1 / len(y)  # the intercept's share
-        errors[alpha] = float(np.mean((residual / (1 - leverage)) ** 2))
+        loo = residual / (1 - leverage)  # (n,) each pair's error when it is left out
+        errors[alpha], held_out[alpha] = float(np.mean(loo ** 2)), y - loo
     alpha = min(errors, key=errors.get)
     weights = Z.T @ np.linalg.solve(kernel + alpha * np.eye(len(y)), y - centre)  # (d,)
-    training = np.sort(Z @ weights + centre)
+    training = np.sort(held_out[alpha])
     return Router(names=list(names), mean=mean.tolist(), scale=scale.tolist(), weights=weights.tolist(),
                   bias=float(centre), alpha=alpha, training=training.tolist(), small=small, large=large,
                   embedding=embedding,

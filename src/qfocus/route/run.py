@@ -34,6 +34,12 @@ class RouteFitConfig:
     def __post_init__(self) -> None:
         if self.split == "test":
             raise InputError("route fit reads a test split: train the router on train (test is for final numbers only)")
+        from qfocus.config import SummarizeConfig
+        from qfocus.strategies import strategy_config
+
+        for spec in (self.small, self.large):  # a typo fails now, not when the router is first used
+            if strategy_config(SummarizeConfig(), spec).strategy == "route":
+                raise InputError(f"'{spec}' is route itself: name the small and the large strategy")
 
 
 @dataclass
@@ -48,6 +54,10 @@ class RouteCurveConfig:
     large_run: str = field(default="runs/route/val/truncate", metadata={"help": "Evaluation run folder of the large configuration, on the same examples."})
     resamples: int = field(default=1000, metadata={"help": "Bootstrap resamples for the intervals against all-large."})
     out: str = field(default="runs/route/curve", metadata={"help": "Folder for curve.json, curve.md and curve.png."})
+
+    def __post_init__(self) -> None:
+        if self.resamples < 100:
+            raise InputError(f"resamples is {self.resamples}: pass at least 100, such as 1000")
 
 
 def pair_features(data: str, split: str, data_dir: str | None, ids: list[str], embedding: bool,
@@ -72,12 +82,13 @@ def fit_router(config: RouteFitConfig, on_pair=None):
     from qfocus.route.curve import gains
     from qfocus.route.features import feature_names
     from qfocus.route.router import fit
-    from qfocus.route.runs import paired
+    from qfocus.route.runs import paired, read_scores
 
     ids, small, large = paired(config.small_run, config.large_run)
     X = pair_features(config.data, config.split, config.data_dir, ids, config.embedding, on_pair)
     router = fit(X, gains(small, large), feature_names(config.embedding), config.small, config.large, config.embedding,
-                 info={"data": f"{config.data}/{config.split}", "small_run": config.small_run, "large_run": config.large_run})
+                 info={"data": f"{config.data}/{config.split}", "small_run": config.small_run, "large_run": config.large_run,
+                       "scored": [len(read_scores(config.small_run)), len(read_scores(config.large_run))]})
     router.save(config.out)
     return router
 

@@ -18,11 +18,15 @@ def read_scores(folder: str | Path) -> dict[str, dict]:
         rows = json.loads(trimmed.read_text(encoding="utf-8"))
     else:
         raise InputError(f"{folder}: no predictions.jsonl: pass a folder written by `qfocus eval --out` or `qfocus compare`")
-    return {row["id"]: row["scores"] for row in rows}
+    try:
+        return {row["id"]: row["scores"] for row in rows}
+    except (KeyError, TypeError):
+        raise InputError(f"{folder}: its rows lack an id or scores: pass a folder written by `qfocus eval --out`") from None
 
 
 def paired(small: str | Path, large: str | Path) -> tuple[list[str], list[dict], list[dict]]:
-    """The ids both runs scored (in the small run's order) and their scores in each."""
+    """The ids both runs scored (in the small run's order) and their scores in each; ids only one run
+    scored are left out (the router's info records how many each run scored)."""
     a, b = read_scores(small), read_scores(large)
     ids = [i for i in a if i in b]
     if not ids:

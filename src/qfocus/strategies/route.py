@@ -8,6 +8,7 @@ model; one whose adapter differs from the loaded model's gets its own model load
 
 from __future__ import annotations
 
+from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks
 from qfocus.models import LoadedModel, load_model
@@ -49,11 +50,15 @@ class Route(Strategy):
         return ("large" if gain >= self.threshold else "small"), gain
 
     def summarize(self, lm: LoadedModel, document: str, query: str, callbacks: Callbacks | None = None) -> Summary:
+        check_text(document)
+        query = check_query(query)
         size, gain = self.choose(document, query)
         spec, strategy = self.choices[size]
         summary = strategy.summarize(self._model(lm, strategy), document, query, callbacks)
         summary.strategy = self.name
-        summary.routed = {"to": size, "spec": spec, "predicted_gain": round(gain, 3), "threshold": round(self.threshold, 3)}
+        finite = abs(self.threshold) != float("inf")  # shares 0 and 1: no threshold (JSON has no infinity)
+        summary.routed = {"to": size, "spec": spec, "predicted_gain": round(gain, 3),
+                          "threshold": round(self.threshold, 3) if finite else None}
         return summary
 
     def _model(self, lm: LoadedModel, strategy: Strategy) -> LoadedModel:

@@ -18,7 +18,7 @@ class SynthConfig:
     data: str = field(default="qmsum", metadata={"help": "Seed dataset: qmsum, squality or covidet."})
     split: str = field(default="train", metadata={"help": "Seed split (train; never a test split)."})
     data_dir: str | None = field(default=None, metadata={"help": "Folder with the dataset's native files; default ../shared/data/<name>."})
-    out: str = field(default="runs/synth/triples.jsonl", metadata={"help": "Triples file (appended to; FILE.progress.jsonl beside it records what is done, for resuming)."})
+    out: str = field(default="runs/synth/triples.jsonl", metadata={"help": "Triples file (appended to; FILE.progress beside it records what is done, for resuming)."})
     strategy: str = field(default="instructds", metadata={"help": "instructds (queries anchored in a reference summary, filtered, answered by the teacher), answer-aug (new answers to the seed queries), rephrase (reworded seed queries, their references kept) or new-question (new questions about the documents, answered by the teacher)."})
     budget: int = field(default=100, metadata={"help": "Teacher calls to spend (every strategy counts the same way: one call is one generation); the seed item under way when it runs out is finished."})
     teacher: str = field(default="smollm2", metadata={"help": "The teacher: an embedded model name or a local Hugging Face checkpoint folder."})

@@ -1,9 +1,10 @@
 """`qfocus synth`: spend a teacher budget on one synthetic-data strategy, resumably.
 
 Writes `out` (triples, one JSON object per line: query, document, summary, source, strategy) and
-beside it `<out stem>.progress.jsonl`: a first line with the settings, then one line per finished
-seed item (its key, triples kept, reasons dropped, teacher calls and tokens). A killed run resumes
-where it stopped: triples of an unfinished item are removed, finished items are skipped, and the
+beside it `<out>.progress` (JSON lines, named so that a `*.jsonl` glob of triples files skips it): a
+first line with the settings, then one line per finished seed item (its key, triples kept, reasons
+dropped, teacher calls and tokens). A killed run resumes where it stopped: a half-written last line
+and the triples of an unfinished item are removed, finished items are skipped, and the
 ledger continues from the recorded costs, so the budget holds across resumes and the file equals
 an uninterrupted run's (greedy decoding; the item order and excerpts are drawn from --seed).
 """
@@ -26,7 +27,7 @@ RESUMABLE = ("out", "budget")  # settings a resumed run may change
 
 def progress_path(out: str | Path) -> Path:
     out = Path(out)
-    return out.with_name(out.stem + ".progress.jsonl")
+    return out.with_name(out.name + ".progress")
 
 
 def load_teacher(config: SynthConfig, on_convert=None) -> Teacher:
@@ -54,6 +55,8 @@ def synthesize(config: SynthConfig, teacher: Teacher | None = None,
     for record in done.values():
         teacher.ledger.add(Ledger(record["calls"], record["prompt_tokens"], record["answer_tokens"]))
     out.parent.mkdir(parents=True, exist_ok=True)
+    if on_item is not None:
+        on_item(min(teacher.ledger.calls, config.budget), config.budget)
     step = STEPS[config.strategy]
     with out.open("a", encoding="utf-8") as triples, progress.open("a", encoding="utf-8") as log:
         if progress.stat().st_size == 0:
@@ -101,20 +104,34 @@ def _settings(config: SynthConfig) -> dict:
 
 def _resume(config: SynthConfig, out: Path, progress: Path) -> dict[str, dict]:
     """The finished items of an earlier run into the same files (after checking it had the same
-    settings), with `out` cut back to their triples."""
+    settings), with both files cut back to whole lines and `out` to the finished items' triples."""
     if not progress.is_file():
         if out.is_file() and out.stat().st_size:
             raise InputError(f"{out} exists without {progress.name}: choose another --out, or remove it")
         return {}
-    lines = [json.loads(line) for line in progress.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = _whole_lines(progress)
     if lines and "config" in lines[0]:
         changed = sorted(k for k, v in _settings(config).items() if lines[0]["config"].get(k) != v)
         if changed:
             raise InputError(f"{out} was written with other settings ({', '.join(changed)}): "
                              "use the same options to resume, or choose another --out")
     done = {r["key"]: r for r in lines if "key" in r}
-    if out.is_file():
-        kept = [line for line in out.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("source") in done]
-        out.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    if done and not out.is_file():
+        raise InputError(f"{progress.name} records finished items but {out} is gone: remove {progress.name} to start over")
+    progress.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    kept = [r for r in _whole_lines(out) if r.get("source") in done] if out.is_file() else []
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
     return done
+
+
+def _whole_lines(path: Path) -> list[dict]:
+    """The JSON objects of a JSON-lines file whose last line may have been cut by a kill."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise InputError(f"{path}:{number}: not valid JSON: this file was not written by `qfocus synth`") from None
+    return records

@@ -9,7 +9,7 @@ adapter, exactly as `qfocus summarize` would answer.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING
 
 from qfocus.config import GenerationConfig
@@ -56,12 +56,9 @@ class Teacher:
     def instruct(self, message: str, text: str, max_new_tokens: int | None = None) -> str:
         """Answer the one-turn instruction `message`, whose `{query}` is replaced by `text` (the part an
         adapter reads as the query)."""
-        from dataclasses import replace
-
         from qfocus.generation import generate
-        from qfocus.prompts import PromptBuilder
 
-        prompt = PromptBuilder(self.lm.tokenizer).instruction(message, text)
+        prompt = self._prompt(message, text)
         generation = self.generation if max_new_tokens is None else replace(self.generation, max_new_tokens=max_new_tokens)
         answer = generate(self.lm, prompt.input_ids, generation, query_mask=prompt.query_mask)
         self._count(len(prompt), answer.new_tokens)
@@ -70,12 +67,9 @@ class Teacher:
     def sample(self, message: str, text: str, n: int, max_new_tokens: int, seed: int) -> list[str]:
         """`n` sampled answers to the instruction (one batched generation, `n` calls in the ledger):
         diverse where greedy decoding would repeat itself, and the same for the same `seed`."""
-        from dataclasses import replace
-
         from qfocus.generation import generate_batch
-        from qfocus.prompts import PromptBuilder
 
-        prompt = PromptBuilder(self.lm.tokenizer).instruction(message, text)
+        prompt = self._prompt(message, text)
         sampling = replace(self.generation, max_new_tokens=max_new_tokens, temperature=TEMPERATURE, top_p=TOP_P, seed=seed)
         answers = generate_batch(self.lm, [prompt.input_ids] * n, sampling, [prompt.query_mask] * n)
         for answer in answers:
@@ -87,6 +81,11 @@ class Teacher:
         summary = self.strategy.summarize(self.lm, document, query)
         self._count(summary.prompt_tokens, summary.answer_tokens, summary.model_calls)
         return summary.summary
+
+    def _prompt(self, message: str, text: str):
+        from qfocus.prompts import PromptBuilder
+
+        return PromptBuilder(self.lm.tokenizer).instruction(message, text)
 
     def _count(self, prompt_tokens: int, answer_tokens: int, calls: int = 1) -> None:
         self.ledger.calls += calls
