@@ -13,7 +13,8 @@ $Q compare --data qmsum --split train --limit 96 --context-window 2048 --strateg
 #    the validation pairs are the whole split (272) as the H100 scored them (benchmarks/gpu_training_curve.sh)
 G=benchmarks/results/gpu/training_curve/c2k-qmsum-all
 for emb in embedding no-embedding; do
-  $Q route fit --split train --small-run $R/route-train-qmsum/truncate-adapter-none --large-run $R/route-train-qmsum/truncate --$emb --out $R/router-$emb.json
+  $Q route fit --split train --small-run $R/route-train-qmsum/truncate-adapter-none --large-run $R/route-train-qmsum/truncate \
+    --small truncate:adapter=none:context_window=2048 --large truncate:context_window=2048 --$emb --out $R/router-$emb.json
   $Q route curve --router $R/router-$emb.json --small-run $G/truncate-adapter-none --large-run $G/truncate --out $R/curve-$emb
 done
 
