@@ -12,21 +12,23 @@ R=runs/i16
 $Q compare --data qmsum --split train --limit 96 --context-window 2048 --strategies truncate,truncate:adapter=none --out $R/route-train-qmsum
 #    the validation pairs are the whole split (272) as the H100 scored them (benchmarks/gpu_training_curve.sh)
 G=benchmarks/results/gpu/training_curve/c2k-qmsum-all
-for emb in embedding no-embedding; do
+for emb in embedding no-embedding; do  # (the curve is also in benchmarks/route_crossfit.py's cross-fitted form)
   $Q route fit --split train --small-run $R/route-train-qmsum/truncate-adapter-none --large-run $R/route-train-qmsum/truncate \
     --small truncate:adapter=none:context_window=2048 --large truncate:context_window=2048 --$emb --out $R/router-$emb.json
   $Q route curve --router $R/router-$emb.json --small-run $G/truncate-adapter-none --large-run $G/truncate --out $R/curve-$emb
 done
 
 # 2. Synthetic data: the teacher is the embedded SmolLM2 with its shipped adapter (the best local model on a CPU).
-$Q synth --data qmsum --strategy instructds --budget 150 --out $R/synth/qmsum-instructds.jsonl
+#    (instructds ran with --budget 150, was killed at 74 calls to save time, and resumed with --budget 80:
+#    the item under way at the kill was redone, then the budget was spent)
+$Q synth --data qmsum --strategy instructds --budget 80 --out $R/synth/qmsum-instructds.jsonl
 for s in rephrase new-question answer-aug; do
   $Q synth --data qmsum --strategy $s --budget 40 --out $R/synth/qmsum-$s.jsonl
 done
 
-# 3. Does it help? The HyperExpert on 64 real QMSum triples, with and without the InstructDS triples, at equal steps.
+# 3. Does it help? The HyperExpert on 64 real QMSum triples, with and without every synthetic triple above, at equal steps.
 for arm in real synth; do
-  extra=""; [ $arm = synth ] && extra="--data-file $R/synth/qmsum-instructds.jsonl"
+  extra=""; [ $arm = synth ] && extra="--data-file $R/synth/qmsum-instructds.jsonl $R/synth/qmsum-rephrase.jsonl $R/synth/qmsum-new-question.jsonl $R/synth/qmsum-answer-aug.jsonl"
   $Q train --data qmsum --limit 64 $extra --method ideal-lora --max-steps 40 --batch-size 4 --max-input-tokens 768 --save-every 20 --out $R/train-$arm
 done
 $Q compare --data qmsum --split val --limit 40 --context-window 2048 --strategies truncate:adapter=$R/train-real,truncate:adapter=$R/train-synth --out $R/cmp-synth-qmsum

@@ -15,7 +15,7 @@ from qfocus.synth import totals
 
 def main(folder: str, out: str) -> None:
     rows = {}
-    for progress in sorted(Path(folder).glob("*.progress.jsonl")):
+    for progress in sorted(Path(folder).glob("*.jsonl.progress")):
         lines = [json.loads(line) for line in progress.read_text().splitlines() if line.strip()]
         config = lines[0]["config"]
         rows[config["strategy"]] = {"data": f"{config['data']}/{config['split']}", "teacher": config["teacher"],
