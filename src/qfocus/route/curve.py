@@ -6,6 +6,8 @@ query's true gain.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from qfocus.evaluation.bootstrap import corpus_metrics, paired_bootstrap, score_matrix
@@ -84,7 +86,7 @@ def plot(rows: list[dict], path, title: str) -> None:
     axes.plot(shares, [r["oracle"]["geometric_mean"] for r in rows], ":", color="gray", label="oracle")
     axes.set_xlabel("% of queries sent to the large configuration")
     axes.set_ylabel("ROUGE geometric mean")
-    axes.set_title(title, fontsize=9)
+    axes.set_title(textwrap.fill(title, 80), fontsize=8)
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
