@@ -76,6 +76,14 @@ def seed(**overrides) -> Seed:
 
 # -- the filter's rules ------------------------------------------------------------------------------
 
+def test_a_reply_s_first_question_is_taken():
+    from qfocus.synth.steps import _first
+
+    assert _first("The passage answers the question:\n1. What is the difference between the segments?") == \
+        "What is the difference between the segments?"
+    assert _first("No question here.") == "No question here." and _first("") == ""
+
+
 def test_parse_questions_strips_numbering_and_bullets():
     text = "1. What was decided?\n\n2) Who objected?\n- Why now?\nQuestion 4: When?\n"
     assert filters.parse_questions(text) == ["What was decided?", "Who objected?", "Why now?", "When?"]

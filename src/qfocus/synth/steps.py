@@ -134,8 +134,9 @@ def _seed_number(text: str) -> int:
 
 
 def _first(text: str) -> str:
+    """The first question of a reply (a small teacher often writes a lead-in line first), else its first line."""
     lines = parse_questions(text)
-    return lines[0] if lines else ""
+    return next((line for line in lines if is_question(line)), lines[0] if lines else "")
 
 
 def _answer(teacher: Teacher, seed: Seed, question: str, source: str, outcome: Outcome, strategy: str) -> None:
