@@ -59,7 +59,7 @@ def run(out: Path, model: str = "smollm2", lengths=LENGTHS, depths=DEPTHS, strat
         dtype: str = "auto", context_window: int | None = None, on_row=None, plot: Path | None = None) -> dict:
     """Answer every (strategy, length, depth); write the JSON report (and a heat map PNG)."""
     from qfocus.config import GenerationConfig, SummarizeConfig
-    from qfocus.evaluation.compare import strategy_config
+    from qfocus.strategies import strategy_config
     from qfocus.models import load_model
     from qfocus.strategies import get_strategy
 

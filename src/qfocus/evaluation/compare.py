@@ -41,19 +41,13 @@ class CompareConfig:
             raise InputError(f"baseline '{self.baseline}' is not among --strategies {self.strategies}: name one of them")
         if self.resamples < 100:
             raise InputError(f"resamples is {self.resamples}: pass at least 100, such as 1000")
+        from qfocus.strategies import strategy_config  # here, so that `qfocus compare --help` loads no model code
+
         for spec in specs:
             strategy_config(self.eval.summarize, spec)  # unknown names and settings fail before any work
 
     def specs(self) -> list[str]:
         return [s.strip() for s in self.strategies.split(",") if s.strip()]
-
-
-def strategy_config(base, spec: str):
-    """`base` with the spec's strategy and settings (`qfocus.strategies.strategy_config`; imported when used,
-    so that `qfocus compare --help` loads no model code)."""
-    from qfocus.strategies import strategy_config as parse
-
-    return parse(base, spec)
 
 
 def folder_name(spec: str) -> str:
@@ -64,7 +58,7 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     """Run every spec on the same examples with one loaded model; returns the comparison written to disk."""
     from qfocus.evaluation.run import load_examples, run_examples
     from qfocus.models import load_model
-    from qfocus.strategies import get_strategy
+    from qfocus.strategies import get_strategy, strategy_config
 
     specs = config.specs()
     configs = {s: strategy_config(config.eval.summarize, s) for s in specs}

@@ -82,13 +82,14 @@ def fit_router(config: RouteFitConfig, on_pair=None):
     from qfocus.route.curve import gains
     from qfocus.route.features import feature_names
     from qfocus.route.router import fit
-    from qfocus.route.runs import paired, read_scores
+    from qfocus.route.runs import pair_scores, read_scores
 
-    ids, small, large = paired(config.small_run, config.large_run)
+    scored = read_scores(config.small_run), read_scores(config.large_run)
+    ids, small, large = pair_scores(*scored, f"{config.small_run} and {config.large_run}")
     X = pair_features(config.data, config.split, config.data_dir, ids, config.embedding, on_pair)
     router = fit(X, gains(small, large), feature_names(config.embedding), config.small, config.large, config.embedding,
                  info={"data": f"{config.data}/{config.split}", "small_run": config.small_run, "large_run": config.large_run,
-                       "scored": [len(read_scores(config.small_run)), len(read_scores(config.large_run))]})
+                       "scored": [len(s) for s in scored]})
     router.save(config.out)
     return router
 

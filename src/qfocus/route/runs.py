@@ -25,10 +25,14 @@ def read_scores(folder: str | Path) -> dict[str, dict]:
 
 
 def paired(small: str | Path, large: str | Path) -> tuple[list[str], list[dict], list[dict]]:
-    """The ids both runs scored (in the small run's order) and their scores in each; ids only one run
-    scored are left out (the router's info records how many each run scored)."""
-    a, b = read_scores(small), read_scores(large)
+    """The ids both runs scored (in the small run's order) and their scores in each."""
+    return pair_scores(read_scores(small), read_scores(large), f"{small} and {large}")
+
+
+def pair_scores(a: dict[str, dict], b: dict[str, dict], runs: str) -> tuple[list[str], list[dict], list[dict]]:
+    """`paired` on scores already read (`read_scores`); ids only one run scored are left out (the
+    router's info records how many each run scored)."""
     ids = [i for i in a if i in b]
     if not ids:
-        raise InputError(f"{small} and {large} share no example: score the same split with both")
+        raise InputError(f"{runs} share no example: score the same split with both")
     return ids, [a[i] for i in ids], [b[i] for i in ids]

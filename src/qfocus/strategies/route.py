@@ -30,9 +30,9 @@ class Route(Strategy):
         self.threshold = self.router.threshold(self.config.route.route_share)
         self.choices = {}
         for size, spec in (("small", self.router.small), ("large", self.router.large)):
-            if spec.split(":")[0] == self.name:
-                raise InputError(f"the router's {size} configuration is itself route: name another strategy")
             settings = strategy_config(self.config, spec)
+            if settings.strategy == self.name:
+                raise InputError(f"the router's {size} configuration is itself route: name another strategy")
             self.choices[size] = (spec, get_strategy(settings.strategy, settings))
         self._models: dict[str | None, LoadedModel] = {}
 

@@ -71,6 +71,7 @@ def instructds(teacher: Teacher, seed: Seed, config: SynthConfig) -> Outcome:
     # k sampled questions (one batched generation): a small teacher writes one question per request
     sampled = teacher.sample(QUESTIONS, seed.summary, config.queries, 48, _seed_number(f"{config.seed}:{seed.key}"))
     kept = list(seed.known)
+    source = seed.document if config.summary_from == "document" else seed.summary
     for question in map(_first, sampled):
         reason = precheck(question, seed.summary, kept)
         if reason is None and not answerable(teacher.instruct(CHECK.replace("{summary}", seed.summary), question, 96),
@@ -80,7 +81,6 @@ def instructds(teacher: Teacher, seed: Seed, config: SynthConfig) -> Outcome:
             outcome.dropped[reason] += 1
             continue
         kept.append(question)
-        source = seed.document if config.summary_from == "document" else seed.summary
         _answer(teacher, seed, question, source, outcome, "instructds")
     return outcome
 

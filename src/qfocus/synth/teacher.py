@@ -88,6 +88,4 @@ class Teacher:
         return PromptBuilder(self.lm.tokenizer).instruction(message, text)
 
     def _count(self, prompt_tokens: int, answer_tokens: int, calls: int = 1) -> None:
-        self.ledger.calls += calls
-        self.ledger.prompt_tokens += prompt_tokens
-        self.ledger.answer_tokens += answer_tokens
+        self.ledger.add(Ledger(calls, prompt_tokens, answer_tokens))
