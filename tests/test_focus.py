@@ -11,7 +11,7 @@ from transformers import DynamicCache
 
 from families import FAMILIES, tiny_model
 from qfocus.errors import InputError
-from qfocus.focus import attach_focus, local_logits, read_chunks, split, step_chunks
+from qfocus.focus import attach_focus, candidate_cache, local_logits, read_chunks, split, step_chunks
 from qfocus.models import anatomy
 
 
@@ -89,6 +89,26 @@ def test_the_local_pass_is_the_model_continuing_from_the_candidates(family):
     torch.testing.assert_close(alone, plain)  # no chunks: the model itself
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_candidate_cache_continues_the_local_pass_with_frozen_candidates(family):
+    """Reading kept=False stores no chunk cache and the same candidates; the plain model on the
+    candidate cache gives local_logits, and each further token its re-read with those candidates."""
+    model = tiny_model(family)
+    handle = attach_focus(model)
+    chunks, local = [ids(12, s) for s in range(3)], ids(9, 7)
+    with torch.no_grad():
+        kept = read_chunks(model, handle.context, chunks, local[-4:], batch=2)
+        state = read_chunks(model, handle.context, chunks, local[-4:], batch=2, keep=False)
+        assert all(group.past == {} for group in state.groups) and state.stored_bytes() < kept.stored_bytes() / 4
+        with pytest.raises(ValueError, match="keep=False"):
+            step_chunks(model, handle.context, state, 5)
+        cache = candidate_cache(model, state)
+        first = model(torch.tensor([local]), past_key_values=cache, position_ids=torch.arange(3, 12)[None]).logits[:, -1]
+        second = model(torch.tensor([[42]]), past_key_values=cache, position_ids=torch.tensor([[12]])).logits[:, -1]
+        torch.testing.assert_close(first, local_logits(model, handle.context, kept, local))
+        torch.testing.assert_close(second, local_logits(model, handle.context, state, local + [42]))
+
+
 def test_a_plain_forward_is_unchanged_and_detach_restores_the_modules():
     model = tiny_model("llama")
     x = torch.tensor([ids(12)])
@@ -161,6 +181,48 @@ def test_the_focus_strategy_answers_long_and_short_documents(tiny_lm):
     finally:
         handle.detach()
     assert answer.answer_tokens > 0 and tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == answer.summary
+
+
+@pytest.mark.parametrize("mode", ["reread", "frozen"])
+def test_the_bounded_decodes(tiny_lm, mode):
+    """`reread` answers exactly what `cached` answers; `frozen` what a hand loop over the local pass
+    with the prompt's candidates held fixed answers."""
+    from conftest import long_text
+    from qfocus.config import FocusConfig, GenerationConfig, SummarizeConfig
+    from qfocus.prompts import PromptBuilder
+    from qfocus.strategies import get_strategy
+
+    generation = GenerationConfig(max_new_tokens=6, repetition_penalty=1.0)
+
+    def answer(decode):
+        focus = FocusConfig(focus_local=64, focus_chunk=48, focus_prompt=16, focus_batch=2, focus_decode=decode)
+        return get_strategy("focus", SummarizeConfig(adapter="none", generation=generation, focus=focus)).summarize(
+            tiny_lm, long_text(200), "What was discussed?")
+
+    ours = answer(mode)
+    assert ours.answer_tokens > 0
+    if mode == "reread":
+        assert ours.summary == answer("cached").summary
+        return
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    chunks, prompt, local = split(builder.build("What was discussed?", builder.encode(long_text(200))).input_ids, 64, 48, 16)
+    handle = attach_focus(tiny_lm.model)
+    tokens = []
+    try:
+        with torch.no_grad():
+            state = read_chunks(tiny_lm.model, handle.context, chunks, prompt, 3)
+            for _ in range(ours.answer_tokens):
+                tokens.append(int(local_logits(tiny_lm.model, handle.context, state, local + tokens).argmax()))
+    finally:
+        handle.detach()
+    assert tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == ours.summary
+
+
+def test_focus_decode_must_be_known():
+    from qfocus.config import FocusConfig
+
+    with pytest.raises(InputError, match="cached, reread, frozen"):
+        FocusConfig(focus_decode="lazy")
 
 
 # -- training the candidate projections -----------------------------------------------------------
@@ -259,9 +321,10 @@ def test_bench_long_context_measures_focus(capsys, tmp_path, tiny_checkpoint):
 
     out = tmp_path / "lc.json"
     code = main(["bench", "long-context", "--model", str(tiny_checkpoint), "--lengths", "600", "1240", "--segment", "64",
-                 "--window", "128", "--ways", "focus", "--out", str(out)])
+                 "--window", "128", "--ways", "focus", "focus-bounded", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
-    rows = {r["length"]: r for r in json.loads(out.read_text())["rows"]}
-    assert set(rows) == {600, 1240} and all(r["tokens_read"] == r["length"] for r in rows.values())
-    stored = [rows[n]["stored_bytes_per_token"] * n for n in (600, 1240)]
-    assert stored[1] > 1.8 * stored[0]  # every chunk's cache is kept for decoding
+    rows = {(r["way"], r["length"]): r for r in json.loads(out.read_text())["rows"]}
+    assert len(rows) == 4 and all(r["tokens_read"] == r["length"] for r in rows.values())
+    stored = {key: row["stored_bytes_per_token"] * key[1] for key, row in rows.items()}
+    assert stored["focus", 1240] > 1.8 * stored["focus", 600]  # every chunk's cache is kept for decoding
+    assert stored["focus-bounded", 1240] < stored["focus", 600] / 4  # only the candidates

@@ -163,6 +163,9 @@ class LiftConfig:
             raise InputError(f"lift_stride is {self.lift_stride}: pass a share of the segment in (0, 1], such as 0.375")
 
 
+FOCUS_DECODES = ("cached", "reread", "frozen")
+
+
 @dataclass
 class FocusConfig:
     """How `focus` (FocusLLM) cuts the prompt and reads it."""
@@ -172,8 +175,11 @@ class FocusConfig:
     focus_prompt: int = field(default=512, metadata={"help": "focus: each chunk is followed by the last min(this, chunk, local) local tokens; the last is its candidate token."})
     focus_batch: int = field(default=8, metadata={"help": "focus: chunks read at once (caps the activations' memory)."})
     focus_weights: str | None = field(default=None, metadata={"help": "focus: folder of trained candidate projections (focus.safetensors); default: untrained (copies of the model's)."})
+    focus_decode: str = field(default="cached", metadata={"help": "focus: per answer token, `cached` steps every chunk's kept cache (the reference; memory grows with the document), `reread` reads every chunk again (same answer, memory bounded by --focus-batch, a document's reading per token), `frozen` keeps the prompt's candidates and decodes the local context on its own cache (bounded and fast; the candidates do not see the answer)."})
 
     def __post_init__(self) -> None:
+        if self.focus_decode not in FOCUS_DECODES:
+            raise InputError(f"focus_decode is {self.focus_decode!r}: pass one of {', '.join(FOCUS_DECODES)}")
         for name in ("focus_chunk", "focus_prompt", "focus_batch"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} is {getattr(self, name)}: pass a positive number")

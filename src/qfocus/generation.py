@@ -230,29 +230,51 @@ def generate_with_blocks(lm: LoadedModel, handle, prompts: list[list[int]], quer
 
 
 def generate_with_focus(lm: LoadedModel, handle, input_ids: list[int], local: int, chunk: int, prompt: int,
-                        batch: int, config: GenerationConfig, callbacks: Callbacks | None = None) -> Generated:
+                        batch: int, config: GenerationConfig, callbacks: Callbacks | None = None,
+                        decode_mode: str = "cached") -> Generated:
     """Decode an answer to a prompt of any length by FocusLLM's parallel decoding (`qfocus.focus`):
     chunks of `chunk` tokens, each followed by the last `prompt` local tokens and a candidate, read
-    `batch` at a time; the last `local` tokens read every candidate. Each new token joins every
-    chunk's prompt (one cached step per chunk) and the local context is read again."""
-    from qfocus.focus import local_logits, read_chunks, split, step_chunks
+    `batch` at a time; the last `local` tokens read every candidate. Each new token:
+    cached  joins every chunk's prompt (one cached step per chunk, every chunk's cache kept) and the
+            local context is read again (the reference);
+    reread  the same answer with only the candidates kept: every chunk is read again with it;
+    frozen  the prompt's candidates stay; the local context goes on from its own KV cache."""
+    from qfocus.focus import candidate_cache, local_logits, read_chunks, split, step_chunks
 
     callbacks = callbacks or Callbacks()
     chunks, tail, context = split(input_ids, local, chunk, prompt)
     on_chunk = None
     if callbacks.on_progress is not None:
         on_chunk = lambda done, total: callbacks.on_progress("reading chunks", done, total)  # noqa: E731
+    model, focus = lm.model, handle.context
     with torch.inference_mode():
-        state = read_chunks(lm.model, handle.context, chunks, tail, batch, on_chunk)
+        state = read_chunks(model, focus, chunks, tail, batch, on_chunk, keep=decode_mode == "cached")
         answer: list[int] = []
+        if decode_mode == "frozen":
+            cache, at = candidate_cache(model, state), state.chunks
+
+            def forward(ids: list[int]) -> torch.Tensor:  # the unwrapped model on the local cache
+                nonlocal at
+                positions = torch.arange(at, at + len(ids), device=lm.device)[None]
+                at += len(ids)
+                return model(input_ids=torch.tensor([ids], device=lm.device), position_ids=positions,
+                             past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+
+            logits = forward(context)
+        else:
+            logits = local_logits(model, focus, state, context)
 
         def step(token: torch.Tensor) -> torch.Tensor:
             nonlocal state
             answer.append(int(token[0, 0]))
-            state = step_chunks(lm.model, handle.context, state, answer[-1])
-            return local_logits(lm.model, handle.context, state, context + answer)
+            if decode_mode == "frozen":
+                return forward(answer[-1:])
+            if decode_mode == "reread":
+                state = read_chunks(model, focus, chunks, tail + answer, batch, keep=False)
+            else:
+                state = step_chunks(model, focus, state, answer[-1])
+            return local_logits(model, focus, state, context + answer)
 
-        logits = local_logits(lm.model, handle.context, state, context)
         return decode(lm, logits, step, config, callbacks, prompt=torch.tensor([input_ids]))[0]
 
 

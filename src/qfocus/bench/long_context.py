@@ -11,6 +11,8 @@ Three ways to read N tokens, each (way, N) in its own process so that peak RSS i
   focus     the `focus` strategy's reading (FocusLLM, untrained candidates): chunks of `segment` tokens, each
             with the last 512 local tokens and a candidate, 8 at a time; then the last min(2,048, window) tokens
             (the local context) over every candidate. Every chunk's cache is kept for decoding (stored bytes per token)
+  focus-bounded  the same reading keeping only the candidates (`--focus-decode frozen` or `reread`):
+            each micro-batch's cache is dropped once read
 Random token ids (timing does not depend on the text); logits for the last position only. One untimed
 reading of the first two segments comes first, so kernel selection and loading stay out of the timing.
 
@@ -28,7 +30,8 @@ from pathlib import Path
 
 from qfocus.bench.process import run_child
 
-WAYS = ("ideal", "full", "truncate", "qllm", "stream", "focus")
+WAYS = ("ideal", "full", "truncate", "qllm", "stream", "focus", "focus-bounded")
+FOCUS_WAYS = ("focus", "focus-bounded")
 FOCUS_LOCAL = 2048  # the local context of the `focus` way
 LENGTHS = (2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
@@ -54,11 +57,11 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
             query_mask[:, 5:40] = True
             logits, state = read(net, handle, ids, None, query_mask)
             stored = state.stored_bytes()
-        elif way == "focus":
+        elif way in FOCUS_WAYS:
             from qfocus.focus import local_logits, read_chunks, split
 
             chunks, prompt, local = split(ids[0].tolist(), min(FOCUS_LOCAL, window), segment, 512)
-            state = read_chunks(net, handle.context, chunks, prompt, 8)
+            state = read_chunks(net, handle.context, chunks, prompt, 8, keep=way == "focus")
             logits = local_logits(net, handle.context, state, local)
             stored = state.stored_bytes()
         elif way == "ideal":
@@ -84,7 +87,7 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
         from qfocus.config import BlockConfig
 
         handle = attach_blocks(net, BlockConfig(topk=0) if way == "stream" else BlockConfig())
-    elif way == "focus":
+    elif way in FOCUS_WAYS:
         from qfocus.focus import attach_focus
 
         handle = attach_focus(net)
@@ -104,7 +107,7 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
         seconds = time.perf_counter() - start
     row = {"way": way, "length": length, "tokens_read": read_tokens, "prefill_s": round(seconds, 3),
            "tokens_per_s": round(read_tokens / seconds, 1)}
-    if way in ("qllm", "stream", "focus"):
+    if way in ("qllm", "stream", *FOCUS_WAYS):
         row["stored_bytes_per_token"] = round(stored / length, 1)  # keys, values (and representatives), all layers
     if device == "cuda":
         row["peak_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -164,7 +167,7 @@ def _ratios(rows: list[dict], budget_gb: float = 24.0) -> dict:
             ratios[f"{way}_longest_within_budget"] = max(fits)
     rows = [r for r in rows if "error" not in r]
     by = {(r["way"], r["length"]): r for r in rows}
-    for way in ("ideal", "qllm", "stream", "focus"):
+    for way in ("ideal", "qllm", "stream", *FOCUS_WAYS):
         row = lambda n: by.get((way, n))  # noqa: E731
         if row(65536) and row(4096) and "peak_rss_mb" in row(4096):
             ratios[f"{way}_peak_64k_over_4k"] = round(row(65536)["peak_rss_mb"] / row(4096)["peak_rss_mb"], 3)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from qfocus.bench.long_context import WAYS
+
 EXAMPLES = """\
 examples:
   qfocus bench adapters --out adapters.json                      # CPU, batch 4 x 1,024 tokens
@@ -58,8 +60,8 @@ def add_parser(subparsers) -> None:
     long.add_argument("--window", type=int, default=8192, help="tokens `truncate` keeps (default: 8192)")
     long.add_argument("--full-max", type=int, default=16384, help="longest document for full attention (default: 16384)")
     long.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
-    long.add_argument("--ways", nargs="+", choices=("ideal", "full", "truncate", "qllm", "stream", "focus"), default=None,
-                      help="which readings to measure (default: all six)")
+    long.add_argument("--ways", nargs="+", choices=WAYS, default=None,
+                      help="which readings to measure (default: all)")
     long.set_defaults(run=run_long_context)
     speed = benches.add_parser(
         "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",

@@ -17,12 +17,12 @@ from safetensors.torch import load_file, save_file
 
 from qfocus.errors import InputError
 from qfocus.focus.attention import CandidateProjections, FocusAttention, FocusContext, FocusStep
-from qfocus.focus.read import FocusState, local_logits, read_chunks, split, step_chunks
+from qfocus.focus.read import FocusState, candidate_cache, local_logits, read_chunks, split, step_chunks
 from qfocus.models import anatomy
 
 WEIGHTS, CONFIG = "focus.safetensors", "focus_config.json"
 
-__all__ = ["FocusHandle", "FocusState", "FocusStep", "attach_focus", "local_logits", "read_chunks", "split",
+__all__ = ["FocusHandle", "FocusState", "FocusStep", "attach_focus", "candidate_cache", "local_logits", "read_chunks", "split",
            "step_chunks", "CandidateProjections"]
 
 

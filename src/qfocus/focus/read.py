@@ -3,7 +3,10 @@ last tokens of the local context ending in a candidate token, are read as batche
 attends to every chunk's candidate key/value, then to itself, and predicts the next token. Each new
 token joins every chunk's dynamic prompt: a decode step reads two tokens per chunk (the previous
 candidate, now ordinary, and the new candidate) on top of the chunk's cache, then the local context
-is read again with the new candidates, as the reference does.
+is read again with the new candidates, as the reference does. Two variants keep only the candidates
+(`keep=False`: memory bounded by the micro-batch): re-reading every chunk per new token (exact), or
+freezing the prompt's candidates so the local context decodes on an ordinary KV cache
+(`candidate_cache`; an approximation: the candidates do not see the answer).
 
 The state is a value: `FocusState` in, `FocusState` out.
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from transformers import DynamicCache
+
 from qfocus.focus.attention import KV, FocusContext, FocusStep
 from qfocus.models import anatomy
 
@@ -27,7 +32,7 @@ class ChunkGroup:
     ordinary token (the candidate of the last step)."""
 
     index: tuple[int, ...]  # the chunks' places in document order
-    past: dict[int, KV]  # per layer, (G, H, P, d) post-RoPE keys, (G, H, P, e) values
+    past: dict[int, KV]  # per layer, (G, H, P, d) post-RoPE keys, (G, H, P, e) values; {} when not kept
     length: int  # P: tokens in each chunk's cache
     pending: int  # the token id read as the candidate last, ordinary next time
 
@@ -59,8 +64,9 @@ def split(ids: list[int], local: int, chunk: int, prompt: int) -> tuple[list[lis
 
 
 def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: list[int], batch: int,
-                on_chunk=None) -> FocusState:
-    """Every chunk + `prompt` read in micro-batches of at most `batch` chunks of one length."""
+                on_chunk=None, keep: bool = True) -> FocusState:
+    """Every chunk + `prompt` read in micro-batches of at most `batch` chunks of one length. Without
+    `keep`, each micro-batch's cache is dropped once its candidates are taken (no `step_chunks` then)."""
     by_length: dict[int, list[int]] = {}
     for i, chunk in enumerate(chunks):
         by_length.setdefault(len(chunk), []).append(i)
@@ -70,7 +76,8 @@ def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: l
             index = tuple(members[start:start + batch])
             ids = torch.tensor([chunks[i] + prompt for i in index], device=model.device)  # (G, C + m)
             out = _chunk_forward(model, context, ids, {}, 0)
-            groups.append(ChunkGroup(index, out.out_past, ids.shape[1] - 1, prompt[-1]))
+            groups.append(ChunkGroup(index, out.out_past if keep else {}, ids.shape[1] - 1, prompt[-1]))
+            out.out_past = {}
             outs.append(out)
             if on_chunk is not None:
                 on_chunk(sum(len(g.index) for g in groups), len(chunks))
@@ -79,6 +86,8 @@ def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: l
 
 def step_chunks(model, context: FocusContext, state: FocusState, token: int) -> FocusState:
     """Every chunk reads its pending token (ordinary) and `token` (the new candidate) on its cache."""
+    if any(not group.past for group in state.groups):
+        raise ValueError("these chunks were read with keep=False: read them again with the new token instead")
     groups, outs = [], []
     for group in state.groups:
         ids = torch.tensor([[group.pending, token]] * len(group.index), device=model.device)  # (G, 2)
@@ -101,6 +110,22 @@ def local_logits(model, context: FocusContext, state: FocusState, ids: list[int]
                      candidate_positions=cand_positions)
     logits = _forward(model, context, step, tokens, positions, **({} if every else {"logits_to_keep": 1})).logits
     return logits if every else logits[:, -1]
+
+
+def candidate_cache(model, state: FocusState) -> DynamicCache:
+    """The candidates as the model's own KV cache, keys rotated at 0..K-1: the unwrapped model reading
+    the local context at positions K, K+1, ... on this cache is `local_logits` (tested), and goes on
+    decoding one token per step with the candidates held fixed."""
+    cache = DynamicCache(config=model.config)
+    positions = torch.arange(state.chunks, device=model.device)[None]  # (1, K)
+    for index, holder in anatomy.attention_holders(model):
+        if index not in state.candidates:
+            continue
+        attn = getattr(holder.self_attn, "base_layer", holder.self_attn)
+        keys, values = state.candidates[index]  # (1, H, K, d) before RoPE, (1, H, K, e)
+        cos, sin = anatomy.rotary_at(model, attn)(positions, keys)
+        cache.update(anatomy.rotate(attn)(keys, keys, cos, sin)[1], values, index)
+    return cache
 
 
 def _chunk_forward(model, context: FocusContext, ids: torch.Tensor, past: dict[int, KV], length: int) -> FocusStep:

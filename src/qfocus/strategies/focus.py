@@ -5,7 +5,8 @@ local context; the earlier ones are chunks of `--focus-chunk` tokens, each follo
 min(`--focus-prompt`, chunk, local) local tokens whose last is the chunk's candidate token, read
 with the candidate's own q/k/v/o projections. The local context attends to every chunk's candidate
 key/value, then to itself. Chunks are read `--focus-batch` at a time, so time grows linearly with
-the document. Untrained, the candidate projections are the model's own; `--focus-weights` loads
+the document; `--focus-decode` chooses what each answer token costs (the chunks' caches kept,
+every chunk read again, or the candidates frozen). Untrained, the candidate projections are the model's own; `--focus-weights` loads
 trained ones. Reads on the base model: no HyperExpert adapter.
 """
 
@@ -52,7 +53,7 @@ class Focus(Strategy):
                 if focus.focus_weights:
                     handle.load(focus.focus_weights)
                 answer = generate_with_focus(lm, handle, prompt.input_ids, local, focus.focus_chunk, focus.focus_prompt,
-                                             focus.focus_batch, self.config.generation, callbacks)
+                                             focus.focus_batch, self.config.generation, callbacks, focus.focus_decode)
             finally:
                 handle.detach()
         return Summary(summary=answer.text, strategy=self.name, model=lm.name, prompt_tokens=len(prompt),
