@@ -64,7 +64,7 @@ def test_batched_chunks_equal_a_per_chunk_loop_and_steps_equal_reading_again(fam
                 torch.testing.assert_close(together.candidates[layer][0][:, :, i:i + 1], single.candidates[layer][0])
                 torch.testing.assert_close(together.candidates[layer][1][:, :, i:i + 1], single.candidates[layer][1])
         stepped = step_chunks(model, handle.context, step_chunks(model, handle.context, together, 42), 7)
-        again = read_chunks(model, handle.context, chunks, prompt + [42, 7], batch=2)
+        again = read_chunks(model, handle.context, chunks, prompt + [42, 7], batch=2, keep=False)  # `reread`
     for layer in range(2):
         torch.testing.assert_close(stepped.candidates[layer][0], again.candidates[layer][0])
         torch.testing.assert_close(stepped.candidates[layer][1], again.candidates[layer][1])
@@ -216,6 +216,11 @@ def test_the_bounded_decodes(tiny_lm, mode):
     finally:
         handle.detach()
     assert tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == ours.summary
+    alone = []  # the local context without the chunks answers otherwise: the test sees the candidates
+    with torch.no_grad():
+        for _ in range(ours.answer_tokens):
+            alone.append(int(tiny_lm.model(torch.tensor([local + alone])).logits[0, -1].argmax()))
+    assert alone != tokens
 
 
 def test_focus_decode_must_be_known():

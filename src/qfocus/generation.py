@@ -301,7 +301,7 @@ def decode(lm: LoadedModel, logits: torch.Tensor, step: Callable[[torch.Tensor],
     stop, batch = _stop_ids(lm), logits.shape[0]
     answer = torch.zeros(batch, 0, dtype=torch.long, device=logits.device)  # (B, n): what the penalty sees
     new, done = [[] for _ in range(batch)], [False] * batch
-    for _ in range(config.max_new_tokens):
+    for index in range(config.max_new_tokens):
         scores = processors(answer, logits.float())  # (B, V)
         if sampling:
             token = torch.multinomial(scores.softmax(-1), 1, generator=generator)  # (B, 1)
@@ -317,7 +317,8 @@ def decode(lm: LoadedModel, logits: torch.Tensor, step: Callable[[torch.Tensor],
         answer = torch.cat([answer, token], 1)
         if streamer is not None:
             streamer.put(token.cpu())
-        logits = step(token)
+        if index + 1 < config.max_new_tokens:  # no step after the last token
+            logits = step(token)
     if streamer is not None:
         streamer.end()
     return [Generated(lm.tokenizer.decode(row, skip_special_tokens=True).strip(), len(row)) for row in new]

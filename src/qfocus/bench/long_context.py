@@ -1,6 +1,6 @@
 """Long-context prefill: peak memory and time against document length.
 
-Three ways to read N tokens, each (way, N) in its own process so that peak RSS is its own:
+Ways to read N tokens, each (way, N) in its own process so that peak RSS is its own:
   ideal     the `ideal` strategy's reading: HyperExpert (IDEAL-LoRA, freshly initialised) + segment-recurrent
             attention with compressive memory (`qfocus.memory`), segment S
   full      the model's own attention over all N tokens (chunked prefill into a KV cache)

@@ -39,13 +39,15 @@ def add_parser(subparsers) -> None:
     adapters.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to run (default: cpu)")
     adapters.set_defaults(run=run_adapters)
     long = benches.add_parser(
-        "long-context", help="prefill time and peak memory against document length: ideal, qllm, stream vs full attention",
+        "long-context", help="prefill time and peak memory against document length: ideal, qllm, stream, focus vs full attention",
         description="Prefill time and peak RSS for documents of 2K to 128K tokens: the ideal strategy's reading "
                     "(HyperExpert + segment-recurrent memory attention), the model's own full attention (up to "
-                    "--full-max), truncation to --window, and qllm's and stream's KV blocks (with the bytes they "
-                    "store per token), each in its own process. Writes JSON and a PNG plot.",
+                    "--full-max), truncation to --window, qllm's and stream's KV blocks, and focus's chunks with every "
+                    "chunk's cache kept (focus) or only the candidates (focus-bounded) (with the bytes each "
+                    "stores per token), each in its own process. Writes JSON and a PNG plot.",
         epilog="examples:\n  qfocus bench long-context --out benchmarks/results/long_context_cpu.json\n"
                "  qfocus bench long-context --lengths 2048 4096 --out quick.json\n"
+               "  qfocus bench long-context --ways focus-bounded --window 2048 --lengths 65536 131072 --out focus.json\n"
                "  qfocus bench long-context --device cuda --model random:llama-2-7b --ways ideal full \\\n"
                "      --lengths 4096 16384 131072 1048576 --out long_context_cuda.json   # a 7B shape on a GPU",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -94,7 +94,7 @@ class FocusAttention(anatomy.AttentionWrapper):
             past_k, past_v = step.past.get(self.layer, (k_rot[:, :, :0], v[:, :, :0]))
             keys, values = torch.cat([past_k, k_rot], 2), torch.cat([past_v, v], 2)  # (B, H, P + T, d)
             step.out_past[self.layer] = (keys[:, :, :-1], values[:, :, :-1])  # all but the candidate
-            step.out_candidates[self.layer] = (k[:, :, -1:], v[:, :, -1:])
+            step.out_candidates[self.layer] = (k[:, :, -1:].clone(), v[:, :, -1:].clone())  # not views of every token
         elif self.layer in step.candidates:
             cand_k, cand_v = step.candidates[self.layer]  # (1, H, K, d) before RoPE
             cand_cos, cand_sin = self.rotary_at(step.candidate_positions, q)

@@ -39,7 +39,7 @@ class ChunkGroup:
 
 @dataclass(frozen=True)
 class FocusState:
-    """The recurrent value of a FocusLLM read: every chunk's cache and its current candidate."""
+    """The recurrent value of a FocusLLM read: every chunk's current candidate and, when kept, its cache."""
 
     groups: tuple[ChunkGroup, ...]
     candidates: dict[int, KV]  # per layer, (1, H, K, d) keys before RoPE, (1, H, K, e) values, document order
@@ -70,31 +70,30 @@ def read_chunks(model, context: FocusContext, chunks: list[list[int]], prompt: l
     by_length: dict[int, list[int]] = {}
     for i, chunk in enumerate(chunks):
         by_length.setdefault(len(chunk), []).append(i)
-    groups, outs = [], []
+    groups, candidates = [], []
     for members in by_length.values():
         for start in range(0, len(members), batch):
             index = tuple(members[start:start + batch])
             ids = torch.tensor([chunks[i] + prompt for i in index], device=model.device)  # (G, C + m)
-            out = _chunk_forward(model, context, ids, {}, 0)
+            out = _chunk_forward(model, context, ids, {}, 0)  # dropped after this micro-batch (masks, caches)
             groups.append(ChunkGroup(index, out.out_past if keep else {}, ids.shape[1] - 1, prompt[-1]))
-            out.out_past = {}
-            outs.append(out)
+            candidates.append(out.out_candidates)
             if on_chunk is not None:
                 on_chunk(sum(len(g.index) for g in groups), len(chunks))
-    return FocusState(tuple(groups), _in_order(groups, outs))
+    return FocusState(tuple(groups), _in_order(groups, candidates))
 
 
 def step_chunks(model, context: FocusContext, state: FocusState, token: int) -> FocusState:
     """Every chunk reads its pending token (ordinary) and `token` (the new candidate) on its cache."""
     if any(not group.past for group in state.groups):
         raise ValueError("these chunks were read with keep=False: read them again with the new token instead")
-    groups, outs = [], []
+    groups, candidates = [], []
     for group in state.groups:
         ids = torch.tensor([[group.pending, token]] * len(group.index), device=model.device)  # (G, 2)
         out = _chunk_forward(model, context, ids, group.past, group.length)
         groups.append(ChunkGroup(group.index, out.out_past, group.length + 1, token))
-        outs.append(out)
-    return FocusState(tuple(groups), _in_order(groups, outs))
+        candidates.append(out.out_candidates)
+    return FocusState(tuple(groups), _in_order(groups, candidates))
 
 
 def local_logits(model, context: FocusContext, state: FocusState, ids: list[int], every: bool = False) -> torch.Tensor:
@@ -158,7 +157,7 @@ def _masks(context: FocusContext, positions: torch.Tensor, key_positions: torch.
     return full, full.masked_fill(far[:, None], low)
 
 
-def _in_order(groups: list[ChunkGroup], outs: list[FocusStep]) -> dict[int, KV]:
+def _in_order(groups: list[ChunkGroup], candidates: list[dict[int, KV]]) -> dict[int, KV]:
     """Per layer, every chunk's candidate key and value (1, H, K, ·) in document order, from the
     groups' (G, H, 1, ·) candidates."""
     if not groups:
@@ -168,5 +167,5 @@ def _in_order(groups: list[ChunkGroup], outs: list[FocusStep]) -> dict[int, KV]:
     def gather(parts: list[torch.Tensor]) -> torch.Tensor:  # (G, H, 1, ·) each -> (1, H, K, ·)
         return torch.cat(parts, 0)[order.to(parts[0].device)].transpose(0, 2)
 
-    return {layer: (gather([o.out_candidates[layer][0] for o in outs]), gather([o.out_candidates[layer][1] for o in outs]))
-            for layer in outs[0].out_candidates}
+    return {layer: (gather([c[layer][0] for c in candidates]), gather([c[layer][1] for c in candidates]))
+            for layer in candidates[0]}
