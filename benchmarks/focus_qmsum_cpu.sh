@@ -10,7 +10,7 @@ Q=${QFOCUS:-.venv/bin/qfocus}
 PY=${PYTHON:-.venv/bin/python}
 R=benchmarks/results/focus_cpu
 OUT=runs/cmp-qmsum-val-2k-blocks-40
-FLAGS="--data qmsum --split val --context-window 2048 --dtype float32 --limit 40"
+FLAGS="--data qmsum --split val --context-window 2048 --dtype float32 --limit 40 --adapter none"  # zero-shot, as truncate and qllm ran
 [ -f "$OUT/truncate/metrics.json" ] || LIMIT=40 bash benchmarks/quality_blocks_cpu.sh
 [ -f "$OUT/focus-frozen/metrics.json" ] || $Q eval $FLAGS --strategy focus --focus-decode frozen --out "$OUT/focus-frozen"
 [ -f "$OUT/retrieve/metrics.json" ] || $Q eval $FLAGS --strategy retrieve --out "$OUT/retrieve"

@@ -43,3 +43,13 @@ def test_report_needs_eval_folders(capsys, tmp_path):
     code = main(["report", str(tmp_path), "--plot", str(tmp_path / "x.png")])
     _, err = capsys.readouterr()
     assert code == 2 and len(err.strip().splitlines()) == 1 and "has no metrics.json" in err
+
+
+def test_a_strategy_that_leaves_the_shipped_adapter_out_is_labelled_without_it(capsys, tmp_path):
+    scores = {"rouge1": 20.0, "rouge2": 3.0, "rougeLsum": 15.0, "geometric_mean": 8.96}
+    write_run(tmp_path / "shipped", scores, adapter="default")
+    write_run(tmp_path / "focus", scores, adapter="default", strategy="focus")  # focus reads on the base model
+    assert main(["report", str(tmp_path / "shipped"), str(tmp_path / "focus")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[2].startswith("| shipped | covidet/val | ideal-lora |")
+    assert lines[3].startswith("| focus | covidet/val | focus |")

@@ -49,6 +49,20 @@ def _predictions(folder: Path) -> tuple[tuple[str, ...], tuple[dict, ...]]:
     return tuple(r["id"] for r in lines), tuple(r["scores"] for r in lines)
 
 
+def _adapter_of(summarize: dict) -> str | None:
+    """The adapter folder a run loaded: `--adapter` resolved as its strategy resolves it (the shipped
+    default is left out where the strategy cannot use it: `focus`, `lift`)."""
+    from qfocus.config import SummarizeConfig
+    from qfocus.strategies import get_strategy
+
+    model = summarize.get("model", "smollm2")
+    try:
+        strategy = get_strategy(summarize.get("strategy", "truncate"), SummarizeConfig(adapter=summarize.get("adapter"), model=model))
+    except InputError:  # a strategy this version does not know
+        return resolve_adapter(summarize.get("adapter"), model)
+    return strategy.adapter_folder()
+
+
 def _load_run(folder: Path) -> RunRow:
     path = folder / "metrics.json"
     if not path.is_file():
@@ -57,7 +71,7 @@ def _load_run(folder: Path) -> RunRow:
     config = metrics.get("config", {})
     summarize = config.get("summarize", {})
     method, training = summarize.get("strategy", "?"), "-"
-    adapter = resolve_adapter(summarize.get("adapter"), summarize.get("model", "smollm2"))
+    adapter = _adapter_of(summarize)
     if adapter:
         hyper = saved_config(adapter) or {}
         train_summary = Path(adapter) / "summary.json"
