@@ -146,13 +146,34 @@ def test_split_into_chunks_prompt_and_local_context():
     assert chunks == [] and local == list(range(6)) and prompt == list(range(1, 6))  # min(512, chunk, local)
 
 
+def hand_answer(tiny_lm, document, count, stepping):
+    """Greedy tokens of a hand-driven loop over read_chunks / local_logits (local 64, chunks of 48,
+    prompt 16), each token stepped into the chunks or (not `stepping`) the prompt's candidates kept;
+    and the local context."""
+    from qfocus.prompts import PromptBuilder
+
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    chunks, prompt, local = split(builder.build("What was discussed?", builder.encode(document)).input_ids, 64, 48, 16)
+    handle = attach_focus(tiny_lm.model)
+    tokens = []
+    try:
+        with torch.no_grad():
+            state = read_chunks(tiny_lm.model, handle.context, chunks, prompt, 3)
+            for _ in range(count):
+                tokens.append(int(local_logits(tiny_lm.model, handle.context, state, local + tokens).argmax()))
+                if stepping:
+                    state = step_chunks(tiny_lm.model, handle.context, state, tokens[-1])
+    finally:
+        handle.detach()
+    return tokens, local
+
+
 def test_the_focus_strategy_answers_long_and_short_documents(tiny_lm):
     """Greedy: the answer to a document that fits is the model's own; a long one reads chunks and
     decodes through the local pass, equal to a hand-driven loop over read_chunks/step_chunks."""
     from conftest import long_text
     from qfocus.config import FocusConfig, GenerationConfig, SummarizeConfig
     from qfocus.generation import Callbacks
-    from qfocus.prompts import PromptBuilder
     from qfocus.strategies import get_strategy
 
     generation = GenerationConfig(max_new_tokens=6, repetition_penalty=1.0)
@@ -167,19 +188,7 @@ def test_the_focus_strategy_answers_long_and_short_documents(tiny_lm):
     answer = focus.summarize(tiny_lm, document, "What was discussed?", Callbacks(on_progress=lambda *a: seen.append(a)))
     assert answer.strategy == "focus" and answer.truncated_tokens == 0 and answer.prompt_tokens > 64
     assert seen[-1][0] == "reading chunks" and seen[-1][1] == seen[-1][2] > 1
-    builder = PromptBuilder(tiny_lm.tokenizer)
-    ids = builder.build("What was discussed?", builder.encode(document)).input_ids
-    chunks, prompt, local = split(ids, 64, 48, 16)
-    handle = attach_focus(tiny_lm.model)
-    tokens = []
-    try:
-        with torch.no_grad():
-            state = read_chunks(tiny_lm.model, handle.context, chunks, prompt, 3)
-            for _ in range(answer.answer_tokens):
-                tokens.append(int(local_logits(tiny_lm.model, handle.context, state, local + tokens).argmax()))
-                state = step_chunks(tiny_lm.model, handle.context, state, tokens[-1])
-    finally:
-        handle.detach()
+    tokens, _ = hand_answer(tiny_lm, document, answer.answer_tokens, stepping=True)
     assert answer.answer_tokens > 0 and tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == answer.summary
 
 
@@ -189,7 +198,6 @@ def test_the_bounded_decodes(tiny_lm, mode):
     with the prompt's candidates held fixed answers."""
     from conftest import long_text
     from qfocus.config import FocusConfig, GenerationConfig, SummarizeConfig
-    from qfocus.prompts import PromptBuilder
     from qfocus.strategies import get_strategy
 
     generation = GenerationConfig(max_new_tokens=6, repetition_penalty=1.0)
@@ -204,17 +212,7 @@ def test_the_bounded_decodes(tiny_lm, mode):
     if mode == "reread":
         assert ours.summary == answer("cached").summary
         return
-    builder = PromptBuilder(tiny_lm.tokenizer)
-    chunks, prompt, local = split(builder.build("What was discussed?", builder.encode(long_text(200))).input_ids, 64, 48, 16)
-    handle = attach_focus(tiny_lm.model)
-    tokens = []
-    try:
-        with torch.no_grad():
-            state = read_chunks(tiny_lm.model, handle.context, chunks, prompt, 3)
-            for _ in range(ours.answer_tokens):
-                tokens.append(int(local_logits(tiny_lm.model, handle.context, state, local + tokens).argmax()))
-    finally:
-        handle.detach()
+    tokens, local = hand_answer(tiny_lm, long_text(200), ours.answer_tokens, stepping=False)
     assert tiny_lm.tokenizer.decode(tokens, skip_special_tokens=True).strip() == ours.summary
     alone = []  # the local context without the chunks answers otherwise: the test sees the candidates
     with torch.no_grad():
