@@ -2,8 +2,10 @@
 # FocusLLM on QMSum validation against truncate, retrieve and qllm at the same 2,048-token window
 # (docs/results.md, "FocusLLM"), zero-shot SmolLM2, float32, the 40 spread queries of
 # benchmarks/quality_blocks_cpu.sh (whose truncate run, and qllm's first 24, this reuses).
-#   bash benchmarks/focus_qmsum_cpu.sh     # ~2 h on 2 cores; runs in runs/, tables in benchmarks/results/focus_cpu/
-# focus decodes with --focus-decode frozen (the reference's `cached` decode costs ~6 min per query here).
+#   bash benchmarks/focus_qmsum_cpu.sh     # ~1.5 h on 2 cores (focus 41 min, retrieve 8, trained focus 40); runs in runs/,
+#                                          # tables in benchmarks/results/focus_cpu/
+# focus decodes with --focus-decode frozen (the reference's `cached` reads the 1,920-token local context again per
+# answer token: 67.5 s per 16-token pass-key answer at 4K, docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}

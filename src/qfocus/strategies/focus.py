@@ -6,8 +6,8 @@ min(`--focus-prompt`, chunk, local) local tokens whose last is the chunk's candi
 with the candidate's own q/k/v/o projections. The local context attends to every chunk's candidate
 key/value, then to itself. Chunks are read `--focus-batch` at a time, so time grows linearly with
 the document; `--focus-decode` chooses what each answer token costs (the chunks' caches kept,
-every chunk read again, or the candidates frozen). Untrained, the candidate projections are the model's own; `--focus-weights` loads
-trained ones. Reads on the base model: no HyperExpert adapter.
+every chunk read again, or the candidates frozen). Untrained, the candidate projections are the
+model's own; `--focus-weights` loads trained ones. Reads on the base model: no HyperExpert adapter.
 """
 
 from __future__ import annotations
