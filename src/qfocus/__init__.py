@@ -40,5 +40,6 @@ def summarize(document: str, query: str, model="smollm2", strategy: str | None =
     config = config or SummarizeConfig()
     chosen = get_strategy(strategy or config.strategy, config)
     if not isinstance(model, LoadedModel):
-        model = load_model(model, dtype=config.dtype, adapter=chosen.adapter_folder())
+        model = load_model(model, dtype=config.dtype, adapter=chosen.adapter_folder(),
+                           decode_weights=config.decode_weights)
     return chosen.summarize(model, document, query, callbacks)

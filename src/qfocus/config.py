@@ -42,6 +42,7 @@ class GenerationConfig:
 
 SCORERS = ("bm25", "dense", "hybrid")
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+DECODE_WEIGHTS = ("auto", "int4", "full")
 
 
 @dataclass
@@ -212,6 +213,12 @@ class SummarizeConfig:
         default="auto",
         metadata={"help": "Weights and activations: auto (bf16 on a GPU, and on a CPU that multiplies bf16 natively; else float32), float32, bfloat16 or float16."},
     )
+    decode_weights: str = field(
+        default="auto",
+        metadata={"help": "Weights decoding steps read: int4 (the projections packed in 4 bits, groups of 32: "
+                          "faster on a CPU), full (the model's dtype), auto (int4 on a CPU with native bf16 when the "
+                          "weights already lie on a 4-bit grid, as the embedded GGUF model's do; else full)."},
+    )
     adapter: str | None = field(
         default="default",
         metadata={"help": "Trained adapter to attach: default (the IDEAL HyperExpert shipped for the embedded model; "
@@ -241,6 +248,8 @@ class SummarizeConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"dtype is '{self.dtype}': use one of {', '.join(DTYPE_NAMES)}")
+        if self.decode_weights not in DECODE_WEIGHTS:
+            raise InputError(f"decode_weights is '{self.decode_weights}': use one of {', '.join(DECODE_WEIGHTS)}")
         if self.adapter is not None and not str(self.adapter).strip():
             raise InputError("adapter is empty: pass default, none, or an adapter folder")
         if self.context_window is not None and self.context_window < 16:

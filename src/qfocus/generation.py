@@ -1,9 +1,12 @@
 """Decoding an answer from a prompt, with the model's own attention or through compressive memory.
 
 `generate`: the prompt (all but its last token) is read in chunks of `prefill_chunk` tokens into a
-`DynamicCache`, computing logits for no position (`logits_to_keep=1` keeps one row, never a
-(T, vocab) tensor), and reporting progress after each chunk. `model.generate` then continues from
-the filled cache, so sampling, repetition penalty, stopping and streaming are transformers' own.
+KV cache, computing logits for no position (`logits_to_keep=1` keeps one row, never a (T, vocab)
+tensor), and reporting progress after each chunk. Greedy decoding then takes one forward per token
+in our `decode` loop, on a cache with room reserved for the answer (`models.kv_cache`: no copy of
+the cache per token); sampling continues from the cache in `model.generate`. Both use transformers'
+own logits processors (repetition penalty on the answer only, temperature, top-p), stop tokens and
+streamer. `generate_batch` does the same for left-padded batches.
 
 `generate_with_memory`: the prompt is read segment by segment into memory (`qfocus.memory`), then
 each new token is one more step of the same segment loop. There is no KV cache for `generate` to
@@ -29,6 +32,7 @@ from transformers import (
 
 from qfocus.config import GenerationConfig
 from qfocus.models import LoadedModel
+from qfocus.models.kv_cache import reserved_cache
 
 
 @dataclass
@@ -60,13 +64,14 @@ class _CallbackStreamer(TextStreamer):
 
 @torch.inference_mode()
 def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None, first: int | None = None,
-            attention: torch.Tensor | None = None) -> DynamicCache:
-    """Run `ids` (B, T) through the model in chunks (the first one `first` tokens long); return the cache.
+            attention: torch.Tensor | None = None, cache: DynamicCache | None = None) -> DynamicCache:
+    """Run `ids` (B, T) through the model in chunks (the first one `first` tokens long) into `cache`
+    (default: a new `DynamicCache`); return the cache.
 
     `attention` (B, T) marks real tokens when rows are left-padded: each row's positions then count
     from its own first token, as `generate` counts them when it continues from this cache.
     """
-    cache = DynamicCache(config=lm.model.config)
+    cache = DynamicCache(config=lm.model.config) if cache is None else cache
     total = ids.shape[1]
     positions = None if attention is None else (attention.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
     bounds = [0, *range(max(first or chunk, 1), total, chunk), total]
@@ -101,19 +106,19 @@ def generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, ca
 def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, callbacks: Callbacks,
               first: int | None = None) -> Generated:
     ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T)
+    if config.temperature == 0:
+        return _greedy(lm, ids, None, config, callbacks, first)[0]
     cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress, first)
-    sampling = config.temperature > 0
-    if sampling:
-        torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)
     streamer = _CallbackStreamer(lm.tokenizer, callbacks.on_token) if callbacks.on_token else None
     out = lm.model.generate(
         ids,
         attention_mask=torch.ones_like(ids),
         past_key_values=cache,
         max_new_tokens=config.max_new_tokens,
-        do_sample=sampling,
-        temperature=config.temperature if sampling else None,
-        top_p=config.top_p if sampling else None,
+        do_sample=True,
+        temperature=config.temperature,
+        top_p=config.top_p,
         top_k=None,
         # Penalise repeats within the answer only: a penalty on the prompt's tokens would push the
         # model away from the very words of the document it should be using.
@@ -124,8 +129,40 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
         eos_token_id=sorted(_stop_ids(lm)),
         streamer=streamer,
     )
-    new = out[0, ids.shape[1] :]
-    return Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), int(new.shape[0]))
+    return _answers(lm, out[:, ids.shape[1]:])[0]
+
+
+def _greedy(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor | None, config: GenerationConfig,
+            callbacks: Callbacks, first: int | None = None) -> list[Generated]:
+    """Greedy answers to the prompts `ids` (B, T), left-padded where `attention` (B, T) is given: the
+    prompt but its last token is read in chunks into a cache with room for the answer
+    (`models.kv_cache`: no copy of the cache per token), then `decode` takes one forward per token,
+    with the same repetition penalty, stop tokens and streamer as `generate`."""
+    batch, width = ids.shape
+    room = reserved_cache(lm.model, width + config.max_new_tokens)
+    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress, first,
+                    None if attention is None else attention[:, :-1], room)
+    mask = attention  # (B, n): the tokens each step may attend to, the new one included
+    position = None if attention is None else attention.long().sum(-1, keepdim=True) - 1  # (B, 1)
+
+    def forward(tokens: torch.Tensor) -> torch.Tensor:  # (B, 1) -> (B, V)
+        nonlocal mask, position
+        padded = {} if mask is None else {"attention_mask": mask, "position_ids": position}
+        logits = lm.model(input_ids=tokens, past_key_values=cache, use_cache=True, **padded).logits[:, -1]
+        if mask is not None:
+            mask, position = torch.cat([mask, mask.new_ones(batch, 1)], 1), position + 1
+        return logits
+
+    return decode(lm, forward(ids[:, -1:]), forward, config, callbacks, prompt=ids if batch == 1 else None)
+
+
+def _answers(lm: LoadedModel, new: torch.Tensor) -> list[Generated]:
+    """Answers from `generate`'s new tokens (B, n): each row ends before its first stop token."""
+    stop, answers = _stop_ids(lm), []
+    for row in new.tolist():
+        row = next((row[:i] for i, token in enumerate(row) if token in stop), row)
+        answers.append(Generated(lm.tokenizer.decode(row, skip_special_tokens=True).strip(), len(row)))
+    return answers
 
 
 @torch.inference_mode()
@@ -149,25 +186,20 @@ def generate_batch(lm: LoadedModel, prompts: list[list[int]], config: Generation
         # as in `generate`: the first prefill call holds every row's whole query
         first = min(max(config.prefill_chunk, int(masks.nonzero()[:, 1].max()) + 1), width - 1)
         context = lm.expert.query(masks[:, :first])
-    sampling = config.temperature > 0
-    if sampling:
-        torch.manual_seed(config.seed)
-    stop = _stop_ids(lm)
+    if config.temperature == 0:
+        with context:
+            return _greedy(lm, ids, attention, config, Callbacks(), first)
+    torch.manual_seed(config.seed)
     with context:
         cache = prefill(lm, ids[:, :-1], config.prefill_chunk, first=first, attention=attention[:, :-1])
         out = lm.model.generate(
             ids, attention_mask=attention, past_key_values=cache, max_new_tokens=config.max_new_tokens,
-            do_sample=sampling, temperature=config.temperature if sampling else None,
-            top_p=config.top_p if sampling else None, top_k=None,
+            do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=None,
             logits_processor=LogitsProcessorList(
                 [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=width)]),
-            pad_token_id=pad, eos_token_id=sorted(stop),
+            pad_token_id=pad, eos_token_id=sorted(_stop_ids(lm)),
         )
-    answers = []
-    for row in out[:, width:].tolist():  # each row ends at its first stop token
-        new = next((row[: i + 1] for i, token in enumerate(row) if token in stop), row)
-        answers.append(Generated(lm.tokenizer.decode(new, skip_special_tokens=True).strip(), len(new)))
-    return answers
+    return _answers(lm, out[:, width:])
 
 
 def generate_with_memory(lm: LoadedModel, memory, input_ids: list[int], query_mask: list[bool], segment: int,

@@ -12,7 +12,7 @@ def conversion_notice(console):
     return on_convert
 
 
-def load_with_status(model: str, adapter: str | None = None, dtype: str = "auto"):
+def load_with_status(model: str, adapter: str | None = None, dtype: str = "auto", decode_weights: str = "auto"):
     """`load_model` behind a spinner, with the conversion notice."""
     from rich.console import Console
 
@@ -20,4 +20,5 @@ def load_with_status(model: str, adapter: str | None = None, dtype: str = "auto"
 
     console = Console(stderr=True)
     with console.status(f"loading {model} ..."):
-        return load_model(model, dtype=dtype, adapter=adapter, on_convert=conversion_notice(console))
+        return load_model(model, dtype=dtype, adapter=adapter, on_convert=conversion_notice(console),
+                          decode_weights=decode_weights)

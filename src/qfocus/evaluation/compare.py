@@ -71,7 +71,8 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
         folder = strategies[spec].adapter_folder()
         if lm is None or folder != loaded:
             lm = None  # free the last one first
-            loaded, lm = folder, load_model(summarize.model, dtype=summarize.dtype, adapter=folder, on_convert=on_convert)
+            loaded, lm = folder, load_model(summarize.model, dtype=summarize.dtype, adapter=folder, on_convert=on_convert,
+                                               decode_weights=summarize.decode_weights)
         run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
         progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
         run_examples(lm, strategies[spec], examples, run, progress)

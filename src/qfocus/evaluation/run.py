@@ -69,7 +69,7 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
     examples = load_examples(config)
     strategy = get_strategy(config.summarize.strategy, config.summarize)
     lm = load_model(config.summarize.model, dtype=config.summarize.dtype, adapter=strategy.adapter_folder(),
-                    on_convert=on_convert)
+                    on_convert=on_convert, decode_weights=config.summarize.decode_weights)
     return run_examples(lm, strategy, examples, config, on_example)
 
 
@@ -122,6 +122,7 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
         "seconds_per_example": round(sum(r["seconds"] for r in rows) / len(rows), 3),
         "peak_rss_mb": peak.mb,
         "dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
+        "decode_weights": "int4" if lm.packed else "full",
         "batch_size": size,
         "examples": len(rows),
         "config": asdict(config),

@@ -21,6 +21,8 @@ from qfocus.config import DTYPE_NAMES
 from qfocus.errors import InputError, ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
+from qfocus.models.kv_cache import float32_attention
+from qfocus.models.packed import PackReport, pack
 from qfocus.models.shapes import is_shape, random_model
 
 __all__ = ["EMBEDDED", "LoadedModel", "cache_dir", "load_model", "native_bf16", "resolve_checkpoint",
@@ -53,6 +55,7 @@ class LoadedModel:
     name: str  # the embedded name or the checkpoint path the user gave
     context_window: int  # tokens of prompt + answer the model was trained for
     expert: Any = None  # a qfocus.hyper.HyperExpert when an adapter is attached
+    packed: PackReport | None = None  # the projections decoding reads in 4 bits, if any
 
     @property
     def device(self) -> torch.device:
@@ -91,12 +94,16 @@ def load_model(
     device: str | torch.device | None = None,
     adapter: str | Path | None = None,
     on_convert=None,
+    decode_weights: str = "auto",
 ) -> LoadedModel:
     """Load a model for inference (eval mode) in `dtype` (a torch dtype, a name, or auto: see `resolve_dtype`).
 
     `adapter` is a folder saved by `HyperExpert.save` (or `qfocus train`); it is attached on load, and
     where its adapter_config.json names the window it was trained for, `context_window` is no larger.
     (`qfocus.shipped.resolve_adapter` turns `default` / `none` into a folder or None.)
+    `decode_weights` (auto, int4, full): whether decoding steps read the projections packed in 4 bits
+    (`qfocus.models.packed`; auto: on a CPU with native bf16, for weights already on a 4-bit grid
+    such as the embedded GGUF model's).
     """
     if adapter is not None:
         from qfocus.hyper.expert import check_adapter_folder
@@ -120,6 +127,8 @@ def load_model(
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
+    packed = pack(model, decode_weights)  # before any adapter, which then wraps the packed projections
+    float32_attention(model)  # a bf16 model on a CPU decodes over a float32 KV cache (models.kv_cache)
     window = getattr(model.config.get_text_config(), "max_position_embeddings", None) or 2048
     expert = None
     if adapter is not None:
@@ -129,4 +138,5 @@ def load_model(
         expert = load_adapter(model, adapter)
         trained = saved_meta(adapter).get("context_window")  # an adapter trained at 2K is used at 2K
         window = min(window, trained or window)
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert,
+                       packed=packed)

@@ -190,7 +190,7 @@ def register(cls: type[Strategy]) -> type[Strategy]:
     return cls
 
 
-SHARED = ("model", "dtype", "strategy")  # settings of the one loaded model, not of a strategy (adapter may differ)
+SHARED = ("model", "dtype", "decode_weights", "strategy")  # settings of the one loaded model, not of a strategy (adapter may differ)
 
 
 def strategy_config(base: SummarizeConfig, spec: str) -> SummarizeConfig:

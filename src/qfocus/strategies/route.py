@@ -66,5 +66,6 @@ class Route(Strategy):
         if folder == self.adapter_folder():
             return lm
         if folder not in self._models:
-            self._models[folder] = load_model(self.config.model, dtype=self.config.dtype, adapter=folder)
+            self._models[folder] = load_model(self.config.model, dtype=self.config.dtype, adapter=folder,
+                                                    decode_weights=self.config.decode_weights)
         return self._models[folder]
