@@ -126,6 +126,11 @@ def test_auto_packs_only_grid_weights_on_a_bf16_cpu(monkeypatch):
     monkeypatch.setattr(qfocus.models, "native_bf16", lambda: True)
     assert pack(tiny_model("llama"), "auto") is None  # full-precision random weights: left alone
     assert pack(_snap(tiny_model("llama")), "auto").packed == 14
+    model = _snap(tiny_model("llama"))
+    with torch.no_grad():
+        model.model.layers[-1].mlp.down_proj.weight.add_(torch.randn(64, 128) * 1e-3)  # the last one is off its grid
+    assert pack(model, "auto") is None
+    assert all(type(getattr(parent, name)) is nn.Linear for parent, name in _packed_places(model))  # put back
     monkeypatch.setattr(qfocus.models, "native_bf16", lambda: False)
     assert pack(_snap(tiny_model("llama")), "auto") is None  # the kernel would not pay off
     assert pack(_snap(tiny_model("llama")), "full") is None

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from qfocus.bench.long_context import WAYS
+from qfocus.bench.speed import PARTS
 
 EXAMPLES = """\
 examples:
@@ -67,13 +68,16 @@ def add_parser(subparsers) -> None:
     long.set_defaults(run=run_long_context)
     speed = benches.add_parser(
         "speed", help="float32 vs the fast path (bf16, batched evaluation) on this machine",
-        description="Matmul GFLOPS, prefill tokens/s (2K, 8K), greedy decode tokens/s at 2K context, evaluation "
-                    "examples/s one at a time vs batched (and whether the answers are the same), `qfocus "
-                    "summarize` on a ~10K-token meeting in a fresh process, and an IDEAL-LoRA training step "
-                    "(batch 4 x 1,024) with and without bf16 autocast: float32 and bfloat16 side by side in "
-                    "one run, with ratios. Needs the embedded SmolLM2 and the QMSum validation split.",
+        description="Matmul GFLOPS, prefill tokens/s (2K, 8K), greedy decode tokens/s at 2K context (transformers' "
+                    "`generate` with the model's own weights against qfocus's decoding loop with --decode-weights "
+                    "auto), evaluation examples/s one at a time vs batched (and whether the answers are the same), "
+                    "`qfocus summarize` on a ~10K-token meeting in a fresh process (--decode-weights full and auto), "
+                    "and an IDEAL-LoRA training step (batch 4 x 1,024) with and without bf16 autocast: float32 and "
+                    "bfloat16 side by side in one run, with ratios. Needs the embedded SmolLM2 and the QMSum "
+                    "validation split.",
         epilog="examples:\n  qfocus bench speed --out benchmarks/results/speed_cpu.json\n"
-               "  qfocus bench speed --examples 8 --lengths 2048 --out quick.json",
+               "  qfocus bench speed --examples 8 --lengths 2048 --out quick.json\n"
+               "  qfocus bench speed --parts decode summarize --out decode.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     speed.add_argument("--out", type=Path, required=True, help="where to write the JSON report (the PNG goes beside it)")
@@ -81,6 +85,8 @@ def add_parser(subparsers) -> None:
     speed.add_argument("--decode-tokens", type=int, default=64, help="greedy tokens timed after the prompt (default: 64)")
     speed.add_argument("--examples", type=int, default=16, help="QMSum validation examples per evaluation (default: 16)")
     speed.add_argument("--batch", type=int, default=8, help="batch size of the batched evaluation (default: 8)")
+    speed.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                       help=f"which measurements to run (default: all: {' '.join(PARTS)})")
     speed.set_defaults(run=run_speed)
     passkey = benches.add_parser(
         "passkey", help="find a pass key planted at depths 0-100%% of 4K-128K tokens of filler, per strategy",
@@ -137,7 +143,7 @@ def run_speed(args: argparse.Namespace) -> int:
     if min(*args.lengths, args.decode_tokens, args.examples, args.batch) < 1:
         raise InputError("--lengths, --decode-tokens, --examples and --batch must be positive")
     report = run(args.out, lengths=tuple(args.lengths), decode_tokens=args.decode_tokens, examples=args.examples,
-                 batch=args.batch, on_row=lambda row: print(json.dumps(row), flush=True))
+                 batch=args.batch, parts=tuple(args.parts), on_row=lambda row: print(json.dumps(row), flush=True))
     print(f"wrote {args.out} and {args.out.with_suffix('.png')}: {report['ratios']}")
     return 0
 

@@ -140,11 +140,20 @@ def pack(model: nn.Module, mode: str = "auto", max_rows: int = 16) -> PackReport
 
         if not native_bf16():
             return None
-    found = [(parent, name, parent._modules[name]) for parent, name in projections(model)]
-    chosen = [(parent, name, linear, quantize(linear.weight)) for parent, name, linear in found if packable(linear)]
-    off_grid = max((quantized.off_grid for *_, quantized in chosen), default=0.0)
-    if not chosen or (mode == "auto" and off_grid > ON_GRID):
+    found = list(projections(model))
+    done: list[tuple[nn.Module, str, Packed4Linear]] = []
+    for parent, name in found:  # one matrix at a time: a (N, K) int32 copy of every weight would be 4x the model
+        linear = parent._modules[name]
+        if not packable(linear):
+            continue
+        packed = Packed4Linear(linear, quantize(linear.weight), max_rows)
+        if mode == "auto" and packed.off_grid > ON_GRID:  # not a 4-bit model: leave it as it was
+            for done_parent, done_name, done_packed in done:
+                setattr(done_parent, done_name, done_packed.base_layer)
+            return None
+        setattr(parent, name, packed)
+        done.append((parent, name, packed))
+    if not done:
         return None
-    for parent, name, linear, quantized in chosen:
-        setattr(parent, name, Packed4Linear(linear, quantized, max_rows))
-    return PackReport(packed=len(chosen), skipped=len(found) - len(chosen), off_grid=off_grid)
+    return PackReport(packed=len(done), skipped=len(found) - len(done),
+                      off_grid=max(packed.off_grid for *_, packed in done))
