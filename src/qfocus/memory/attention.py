@@ -100,7 +100,7 @@ class MemoryAttention(anatomy.AttentionWrapper):
             ctx.q_bars[self.layer] = query_signal(q, ctx.query_mask, q.shape[1] // k.shape[1])
 
         interface = anatomy.attention_function(attn)
-        plain_causal = (attn.config._attn_implementation == "sdpa" and window.length == length and bool(window.mask.all())
+        plain_causal = (anatomy.uses_sdpa(attn) and window.length == length and bool(window.mask.all())
                         and (self.sliding_window is None or self.sliding_window >= length))
         mask = None if plain_causal else self._local_mask(window, length, q.dtype)  # None: SDPA's causal kernel
         local, weights = interface(

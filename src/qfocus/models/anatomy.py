@@ -124,6 +124,15 @@ def eager_attention(attn: nn.Module) -> Callable:
     return _family(attn).eager_attention_forward
 
 
+FLOAT32_CACHE = "qfocus_sdpa_float32_cache"  # SDPA over a float32 KV cache (registered by `models.kv_cache`)
+
+
+def uses_sdpa(attn: nn.Module) -> bool:
+    """Whether the model attends with SDPA (transformers' own, or over a float32 cache), which reads a
+    mask of None as causal."""
+    return attn.config._attn_implementation in ("sdpa", FLOAT32_CACHE)
+
+
 def attention_function(attn: nn.Module) -> Callable:
     """The attention function the model is configured with (`config._attn_implementation`)."""
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS

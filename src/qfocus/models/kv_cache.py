@@ -24,7 +24,7 @@ from transformers.cache_utils import DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
-FLOAT32_CACHE = "qfocus_sdpa_float32_cache"  # the attention implementation name registered below
+from qfocus.models.anatomy import FLOAT32_CACHE  # the attention implementation name registered below
 
 
 class ReservedLayer(DynamicLayer):
