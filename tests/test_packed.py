@@ -158,7 +158,8 @@ def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path
     lm = load_model(str(tiny_checkpoint), decode_weights="int4")
     lm.expert = attach(lm.model, HyperConfig(method="ideal-lora"))
     perturb(lm.expert, seed=3)
-    strategy = get_strategy("truncate", SummarizeConfig(generation=GenerationConfig(max_new_tokens=10, prefill_chunk=32)))
+    generation = GenerationConfig(max_new_tokens=10, prefill_chunk=32)
+    strategy = get_strategy("truncate", SummarizeConfig(generation=generation))
     plain = _one_at_a_time(lm, strategy, _examples())
     _, batched = _predictions(lm, strategy, _examples(), tmp_path, 5)
     assert [r["prediction"] for r in batched] == [s.summary for s in plain]

@@ -175,7 +175,8 @@ def summarize_process(dtype: str, document: str, query: str, decode_weights: str
     if child.returncode:
         raise RuntimeError(f"qfocus summarize --dtype {dtype} failed ({child.returncode}): {child.stderr.strip()[-500:]}")
     result = json.loads(child.stdout)
-    return {"dtype": dtype, "decode_weights": decode_weights, "wall_s": round(child.wall_s, 2), "peak_rss_mb": round(child.peak_rss_mb, 1),
+    return {"dtype": dtype, "decode_weights": decode_weights, "wall_s": round(child.wall_s, 2),
+            "peak_rss_mb": round(child.peak_rss_mb, 1),
             "document_tokens": result["document_tokens"], "prompt_tokens": result["prompt_tokens"],
             "answer_tokens": result["answer_tokens"]}
 
@@ -267,7 +268,8 @@ def ratios(report: dict) -> dict:
     """Each fast figure over its baseline from the same run (float32, batch 1, the plain decoding path)."""
     out = {}
     if "matmul_gflops" in report:
-        out["matmul_bf16_over_fp32"] = round(report["matmul_gflops"]["bfloat16"] / report["matmul_gflops"]["float32"], 2)
+        gflops = report["matmul_gflops"]
+        out["matmul_bf16_over_fp32"] = round(gflops["bfloat16"] / gflops["float32"], 2)
     if "prefill" in report:
         model = {row["dtype"]: row for row in report["prefill"]}
         for key in model["float32"]:

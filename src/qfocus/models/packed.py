@@ -32,7 +32,8 @@ from qfocus.models.anatomy import decoder_layers
 
 GROUP = 32  # weights sharing one scale and offset (GGUF Q4_1's block)
 PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-ON_GRID = 0.1  # `auto` packs when every weight is within this share of a step of its group's grid (bf16 rounding of Q4_1: 0.04)
+# `auto` packs when every weight is within this share of a step of its group's grid (bf16 rounding of Q4_1: 0.04)
+ON_GRID = 0.1
 
 
 @dataclass
