@@ -7,6 +7,8 @@ answers with packed weights equal one-at-a-time ones."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -82,11 +84,20 @@ def test_packed_linear_equals_the_dequantized_reference(bias):
 
 def test_packed_linear_reads_prompts_and_gradients_with_the_dense_layer():
     linear = nn.Linear(64, 32)
-    packed = Packed4Linear(linear, max_rows=4)
+    packed = Packed4Linear(linear)
     with torch.inference_mode():
-        for x in (torch.randn(1, 2, 64), torch.randn(5, 1, 64)):  # a prompt's chunk; more sequences than max_rows
-            assert torch.equal(packed(x), linear(x))  # the dense layer, bit for bit
-        assert not torch.equal(packed(x[:4]), linear(x[:4]))  # a step of 4: the packed weights
+        x = torch.randn(1, 2, 64)  # a prompt's chunk
+        assert torch.equal(packed(x), linear(x))  # the dense layer, bit for bit
+        step = torch.randn(40, 1, 64)  # a decoding step of 40 sequences: the packed weights, row by row
+        assert not torch.equal(packed(step), linear(step))
+        assert torch.equal(packed(step)[:3], packed(step[:3]))
+        strided = torch.randn(3, 2, 64).to(torch.bfloat16)[:, -1:]  # a non-contiguous bf16 slice (FocusLLM's)
+        assert torch.equal(packed(strided), packed(strided.contiguous()))
+        with torch.no_grad():
+            linear.weight.mul_(2)  # an in-place edit (trained weights loaded into the layer): the pack is stale
+        assert torch.equal(packed(step), linear(step))
+    copied = copy.deepcopy(packed)  # FocusLLM copies projections to train them: the dense layer alone
+    assert type(copied) is nn.Linear and torch.equal(copied.weight, linear.weight)
     x = torch.randn(2, 1, 64, requires_grad=True)  # training (LIFT adapts with gradients): dense
     assert torch.equal(packed(x), linear(x))
     packed(x).sum().backward()
@@ -178,11 +189,11 @@ def test_reserved_cache_equals_the_dynamic_cache(family):
             out += [model(input_ids=ids[:, t:t + 1], past_key_values=cache).logits for t in range(20, 30)]
         return torch.cat(out, 1)
 
-    cache = reserved_cache(model, 25)  # room for 25: the last 5 tokens make it grow once
+    cache = reserved_cache(model, 25)  # room for 25: the last 5 tokens make it grow (geometrically: once)
     assert any(isinstance(layer, ReservedLayer) for layer in cache.layers)
     assert torch.equal(read(cache), read(DynamicCache(config=model.config)))
     layer = next(layer for layer in cache.layers if isinstance(layer, ReservedLayer))
-    assert layer.keys.shape[-2] == 30 and layer.buffers[0].shape[-2] == 30
+    assert layer.keys.shape[-2] == 30 and layer.buffers[0].shape[-2] == 50  # 2 x the 25 it held
 
 
 def test_reserved_layer_survives_selecting_rows_and_cropping():
@@ -196,6 +207,9 @@ def test_reserved_layer_survives_selecting_rows_and_cropping():
     layer.crop(-2)
     keys, _ = layer.update(new, new)
     assert torch.equal(keys, torch.cat([k[[0, 2], :, :4], new], 2))
+    layer.reset()  # reused for another batch: no stale buffers
+    one = torch.randn(1, 2, 3, 4)
+    assert torch.equal(layer.update(one, one)[0], one)
 
 
 def test_half_precision_model_attends_over_a_float32_cache():

@@ -35,10 +35,13 @@ class ReservedLayer(DynamicLayer):
         self.room, self.dtype = room, dtype  # dtype: what the buffers hold (None: the states' own)
         self.buffers: tuple[torch.Tensor, torch.Tensor] | None = None  # (B, H, room, D) keys, values
 
-    def _holds(self, length: int) -> bool:
-        """Whether the buffers have room for `length` tokens and the current keys are their prefix
-        (`crop` keeps them so; `batch_select_indices` and the like replace them by copies)."""
+    def _holds(self, length: int, states: torch.Tensor) -> bool:
+        """Whether the buffers fit `states`' rows and heads, have room for `length` tokens, and the
+        current keys are their prefix (`crop` keeps them so; `batch_select_indices` and the like
+        replace them by copies)."""
         if self.buffers is None or self.buffers[0].shape[-2] < length:
+            return False
+        if self.buffers[0].shape[:2] != states.shape[:2] or self.buffers[0].device != states.device:
             return False
         if self.keys.numel() == 0:
             return True
@@ -49,7 +52,7 @@ class ReservedLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         seen, new = self.get_seq_length(), key_states.shape[-2]
-        if not self._holds(seen + new):
+        if not self._holds(seen + new, key_states):
             self.buffers = tuple(self._allocate(old, states, seen, seen + new)
                                  for old, states in ((self.keys, key_states), (self.values, value_states)))
         keys, values = self.buffers
@@ -58,8 +61,13 @@ class ReservedLayer(DynamicLayer):
         self.keys, self.values = keys[:, :, :seen + new], values[:, :, :seen + new]  # (B, H, n, D) views
         return self.keys, self.values
 
+    def reset(self) -> None:
+        self.buffers = None
+        super().reset()
+
     def _allocate(self, old: torch.Tensor, states: torch.Tensor, seen: int, length: int) -> torch.Tensor:
-        shape = (*states.shape[:2], max(length, self.room), states.shape[-1])
+        room = self.room if length <= self.room else max(length, 2 * seen)  # past the room: grow geometrically
+        shape = (*states.shape[:2], room, states.shape[-1])
         buffer = states.new_empty(shape, dtype=self.dtype or states.dtype)  # (B, H, room, D)
         if seen:
             buffer[:, :, :seen] = old
@@ -79,6 +87,8 @@ def _sdpa_over_float32_cache(module, query, key, value, attention_mask, **kwargs
     """transformers' SDPA; where the cache holds float32 keys for a half-precision query, in float32."""
     if key.dtype == query.dtype:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    if attention_mask is not None and attention_mask.is_floating_point():  # an additive mask in the query's dtype
+        attention_mask = attention_mask.to(key.dtype)
     out, weights = sdpa_attention_forward(module, query.to(key.dtype), key, value.to(key.dtype), attention_mask,
                                           **kwargs)
     return out.to(query.dtype), weights

@@ -8,9 +8,10 @@ so packing its projections back into 4 bits recovers its own integers: the packe
 checkpoint's up to the bf16 rounding of d and of the offset (`pack` reports the largest difference).
 
 - `Packed4Linear` wraps an `nn.Linear` (kept as `base_layer`, as every qfocus adapter wraps): a
-  decoding step (one new position for each of at most `max_rows` sequences, no gradient) multiplies
-  by the packed weights with torch's `_weight_int4pack_mm_for_cpu` (bf16 activations, as the kernel
-  wants them); every other call (reading a prompt, training) uses the dense layer unchanged.
+  decoding step (one new position per sequence, on the CPU, no gradient) multiplies by the packed
+  weights with torch's `_weight_int4pack_mm_for_cpu` (bf16 activations, as the kernel wants them);
+  every other call (reading a prompt, training, a weight edited in place) uses the dense layer
+  unchanged, and a deep copy is the dense layer alone.
 - `pack(model, mode)`: `int4` packs every q/k/v/o and MLP projection whose shape the kernel takes
   (out features a multiple of 16, in features of 32); `auto` does so only on a CPU with native bf16
   and only when the weights already lie on a 4-bit grid (so `auto` never changes a full-precision
@@ -23,6 +24,8 @@ kernel's form w = (q − 8)·d + (min + 8·d).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import copy
 
 import torch
 from torch import nn
@@ -71,10 +74,10 @@ def packable(linear: nn.Module) -> bool:
 class Packed4Linear(nn.Module):
     """An `nn.Linear` that decodes with 4-bit packed weights (see the module docstring)."""
 
-    def __init__(self, base: nn.Linear, quantized: Quantized | None = None, max_rows: int = 16):
+    def __init__(self, base: nn.Linear, quantized: Quantized | None = None):
         super().__init__()
         self.base_layer = base
-        self.max_rows = max_rows
+        self.packed_version = base.weight._version  # an in-place edit of the weight makes the pack stale
         quantized = quantized or quantize(base.weight)
         self.off_grid = quantized.off_grid
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(quantized.q, 1)  # (N, K/2) uint8
@@ -99,18 +102,23 @@ class Packed4Linear(nn.Module):
     def out_features(self) -> int:
         return self.base_layer.out_features
 
+    def __deepcopy__(self, memo):
+        """A copy is the dense layer alone (FocusLLM copies projections to train them)."""
+        return copy.deepcopy(self.base_layer, memo)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # a decoding step: one new position per sequence (B, 1, d), never a prompt's last short chunk, so
-        # an answer does not depend on how its prompt was cut into chunks or batched
-        rows = x.numel() // x.shape[-1]
-        stepping = x.dim() == 3 and x.shape[1] == 1 and rows <= self.max_rows
-        if not stepping or (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)):
+        # one position per sequence (a decoding step, or a one-token chunk of a prompt), on the CPU,
+        # without gradient, and the weight as it was packed; any number of sequences, so a batched
+        # answer equals the one-at-a-time one
+        stepping = x.dim() == 3 and x.shape[1] == 1 and x.device.type == "cpu"
+        if (not stepping or self.weight._version != self.packed_version
+                or (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad))):
             return self.base_layer(x)
-        flat = x.reshape(rows, x.shape[-1]).to(torch.bfloat16)  # (rows, K)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales)  # (rows, N)
+        flat = x.reshape(x.shape[0], x.shape[-1]).to(torch.bfloat16).contiguous()  # (B, K): the kernel wants it dense
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, GROUP, self.scales).to(x.dtype)  # (B, N)
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
-        return y.view(*x.shape[:-1], y.shape[-1]).to(x.dtype)
+        return y.view(*x.shape[:-1], y.shape[-1])
 
 
 @dataclass
@@ -129,7 +137,7 @@ def projections(model: nn.Module):
                     yield parent, name
 
 
-def pack(model: nn.Module, mode: str = "auto", max_rows: int = 16) -> PackReport | None:
+def pack(model: nn.Module, mode: str = "auto") -> PackReport | None:
     """Replace the decoder's projections by `Packed4Linear` (see the module docstring); None when
     `mode` packs nothing here. Run it before attaching adapters: they wrap the packed projections."""
     if mode not in DECODE_WEIGHTS:
@@ -147,7 +155,7 @@ def pack(model: nn.Module, mode: str = "auto", max_rows: int = 16) -> PackReport
         linear = parent._modules[name]
         if not packable(linear):
             continue
-        packed = Packed4Linear(linear, quantize(linear.weight), max_rows)
+        packed = Packed4Linear(linear, quantize(linear.weight))
         if mode == "auto" and packed.off_grid > ON_GRID:  # not a 4-bit model: leave it as it was
             for done_parent, done_name, done_packed in done:
                 setattr(done_parent, done_name, done_packed.base_layer)

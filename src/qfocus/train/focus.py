@@ -103,7 +103,7 @@ def train_focus(config: FocusTrainConfig, on_start=None, on_step=None, on_conver
     out = Path(config.out)
     resume_from = _check_run_folder(config, out)  # the same folder rules as `qfocus train`
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
-    lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert)
+    lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert, decode_weights="full")
     texts = texts if texts is not None else documents(config, lm.tokenizer)
     handle = attach_focus(lm.model)
     for name, parameter in lm.model.named_parameters():

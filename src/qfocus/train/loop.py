@@ -80,7 +80,7 @@ def train(config: TrainConfig, on_start: StartCallback | None = None, on_step: S
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.hyper.memory)],
     )
     set_seed(config.seed)
-    lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert)
+    lm = load_model(config.model, dtype=torch.float32, device="cpu", on_convert=on_convert, decode_weights="full")
     expert = attach(lm.model, config.hyper)
     model = lm.model.train()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
