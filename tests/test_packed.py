@@ -160,11 +160,19 @@ def test_load_model_packs_before_the_adapter_wraps(tiny_checkpoint):
         SummarizeConfig(decode_weights="int8")
 
 
-def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path, tiny_checkpoint):
+def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path, tiny_checkpoint, monkeypatch):
     """Batched evaluation on a packed model with a HyperExpert: the same answers as one at a time
-    (each decoding row is its own row of the 4-bit kernel)."""
+    (each decoding row is its own row of the 4-bit kernel), and the kernel did the decoding."""
     from qfocus.config import GenerationConfig
     from qfocus.strategies import get_strategy
+
+    kernel, rows = torch.ops.aten._weight_int4pack_mm_for_cpu, []
+
+    def counted(x, *args):
+        rows.append(x.shape[0])
+        return kernel(x, *args)
+
+    monkeypatch.setattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu", counted)
 
     lm = load_model(str(tiny_checkpoint), decode_weights="int4")
     lm.expert = attach(lm.model, HyperConfig(method="ideal-lora"))
@@ -175,6 +183,7 @@ def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path
     _, batched = _predictions(lm, strategy, _examples(), tmp_path, 5)
     assert [r["prediction"] for r in batched] == [s.summary for s in plain]
     assert sum(bool(s.summary) for s in plain) >= 3  # answers to compare, not empty strings
+    assert rows.count(1) > 0 and max(rows) == 5  # one at a time, then a batch of 5, through the packed weights
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -41,7 +41,7 @@ from qfocus.service.worker import TIMEOUT, Job, QueueFull, Worker
 log = logging.getLogger("qfocus.service")
 PAGE = Path(__file__).with_name("page")
 ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-LOCKED = ("model", "dtype", "adapter", "max_bytes", "strategy")  # set by the server or by their own field
+LOCKED = ("model", "dtype", "decode_weights", "adapter", "max_bytes", "strategy")  # set by the server or by their own field
 FINAL = ("summary", "error", "cancelled")
 
 
@@ -90,7 +90,7 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
         from qfocus.models import load_model
 
         def load(folder):
-            return load_model(config.model, dtype=config.dtype, adapter=folder)
+            return load_model(config.model, dtype=config.dtype, adapter=folder, decode_weights=config.decode_weights)
 
     worker = Worker(load, config.queue, config.max_document_tokens)
     files: OrderedDict[str, Document] = OrderedDict()  # uploaded documents by file id
@@ -153,7 +153,7 @@ def create_app(config: ServeConfig, load=None) -> FastAPI:
     def job_config(strategy: str | None, adapter: str | None, options: dict[str, Any]) -> SummarizeConfig:
         from qfocus.strategies import get_strategy
 
-        settings = SummarizeConfig(model=config.model, dtype=config.dtype)
+        settings = SummarizeConfig(model=config.model, dtype=config.dtype, decode_weights=config.decode_weights)
         settings = replace(settings, strategy=strategy or settings.strategy, adapter=adapter_folder(adapter))
         if not isinstance(options, dict):
             raise ServiceError(422, "invalid_request", "options must be a JSON object of option names and values")

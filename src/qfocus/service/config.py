@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from qfocus.config import DTYPE_NAMES
+from qfocus.config import DECODE_WEIGHTS, DTYPE_NAMES
 from qfocus.errors import InputError
 
 
@@ -20,6 +20,7 @@ class ServeConfig:
     port: int = field(default=8000, metadata={"help": "TCP port."})
     model: str = field(default="smollm2", metadata={"help": "The one model this process holds: an embedded name or a local checkpoint folder."})
     dtype: str = field(default="auto", metadata={"help": "Weights and activations: auto, float32, bfloat16 or float16."})
+    decode_weights: str = field(default="auto", metadata={"help": "Weights decoding steps read: auto, int4 or full (as `qfocus summarize --decode-weights`)."})
     adapter_dir: str | None = field(default=None, metadata={"help": "Folder of trained adapters (one sub-folder each); clients pick one by its name, never by a path."})
     token: str | None = field(default=None, metadata={"help": "Require `Authorization: Bearer TOKEN` on /v1/*; default: the QFOCUS_TOKEN environment variable, else no token."})
     queue: int = field(default=8, metadata={"help": "Requests that may wait behind the running one; more are refused with HTTP 429 and Retry-After."})
@@ -32,6 +33,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPE_NAMES:
             raise InputError(f"dtype is '{self.dtype}': use one of {', '.join(DTYPE_NAMES)}")
+        if self.decode_weights not in DECODE_WEIGHTS:
+            raise InputError(f"decode_weights is '{self.decode_weights}': use one of {', '.join(DECODE_WEIGHTS)}")
         if not 0 < self.port < 65536:
             raise InputError(f"port is {self.port}: pass a TCP port between 1 and 65535")
         for name in ("queue", "max_bytes", "max_document_tokens", "max_new_tokens", "files"):
