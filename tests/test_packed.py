@@ -161,8 +161,9 @@ def test_load_model_packs_before_the_adapter_wraps(tiny_checkpoint):
 
 
 def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path, tiny_checkpoint, monkeypatch):
-    """Batched evaluation on a packed model with a HyperExpert: the same answers as one at a time
-    (each decoding row is its own row of the 4-bit kernel), and the kernel did the decoding."""
+    """Batched decoding (`generate_batch`: mapreduce, MuGI, LIFT's QA) on a packed model with a
+    HyperExpert: the same answers as one at a time (each decoding row is its own row of the 4-bit
+    kernel), and the kernel did the decoding."""
     from qfocus.config import GenerationConfig
     from qfocus.strategies import get_strategy
 
@@ -180,10 +181,14 @@ def test_batched_greedy_answers_with_packed_weights_equal_one_at_a_time(tmp_path
     generation = GenerationConfig(max_new_tokens=10, prefill_chunk=32)
     strategy = get_strategy("truncate", SummarizeConfig(generation=generation))
     plain = _one_at_a_time(lm, strategy, _examples())
-    _, batched = _predictions(lm, strategy, _examples(), tmp_path, 5)
-    assert [r["prediction"] for r in batched] == [s.summary for s in plain]
+    batched = strategy.summarize_batch(lm, [(e.document, e.query) for e in _examples()])  # one generate_batch
+    assert [b.summary for b in batched] == [s.summary for s in plain]
     assert sum(bool(s.summary) for s in plain) >= 3  # answers to compare, not empty strings
     assert rows.count(1) > 0 and max(rows) == 5  # one at a time, then a batch of 5, through the packed weights
+    # evaluation does not batch a packed model: on real weights a bf16 rounding boundary can still move
+    # a near-tie between batch shapes (4 of 16 QMSum answers), and batching was no faster
+    metrics, _ = _predictions(lm, strategy, _examples(), tmp_path, 5)
+    assert metrics["batch_size"] == 1
 
 
 @pytest.mark.parametrize("family", FAMILIES)

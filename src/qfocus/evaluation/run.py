@@ -76,15 +76,18 @@ def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None =
 def batches(lm, strategy, config: EvalConfig) -> bool:
     """Whether examples go in batches: only where the answers stay those of one at a time, and it pays.
 
-    One-prompt strategies, greedy decoding, and on a CPU float32 weights: in bf16 on a CPU, batched
-    answers differed from one-at-a-time ones in 13 of 16 QMSum queries (GEMM rounding depends on the
-    batch shape) and batches were no faster (benchmarks/results/speed_cpu.json). On a GPU bf16 batches
-    are the point; their answers may differ from one-at-a-time ones in the last bits.
+    One-prompt strategies, greedy decoding, and on a CPU float32 weights not packed for decoding: in
+    bf16 on a CPU, batched answers differed from one-at-a-time ones in 13 of 16 QMSum queries (GEMM
+    rounding depends on the batch shape) and batches were no faster (benchmarks/results/speed_cpu.json);
+    with 4-bit packed projections (which read bf16 activations) in 4 of 16, at 1.06x the speed
+    (benchmarks/results/speed_eval_cpu.json). On a GPU bf16 batches are the point; their answers may
+    differ from one-at-a-time ones in the last bits.
     """
     import torch
 
     greedy = config.summarize.generation.temperature == 0
-    exact = next(lm.model.parameters()).dtype == torch.float32 or lm.device.type != "cpu"
+    cpu_exact = next(lm.model.parameters()).dtype == torch.float32 and lm.packed is None
+    exact = cpu_exact or lm.device.type != "cpu"
     return strategy.batched and greedy and exact and config.batch_size > 1
 
 
