@@ -108,12 +108,20 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
     ids = torch.tensor([input_ids], dtype=torch.long, device=lm.device)  # (1, T)
     if config.temperature == 0:
         return _greedy(lm, ids, None, config, callbacks, first)[0]
-    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress, first)
+    return _sample(lm, ids, None, config, callbacks, first)[0]
+
+
+def _sample(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor | None, config: GenerationConfig,
+            callbacks: Callbacks, first: int | None = None) -> list[Generated]:
+    """Sampled answers to the prompts `ids` (B, T), left-padded where `attention` (B, T) is given: the
+    prompt but its last token is read in chunks, then `model.generate` continues from the cache."""
+    cache = prefill(lm, ids[:, :-1], config.prefill_chunk, callbacks.on_progress, first,
+                    None if attention is None else attention[:, :-1])
     torch.manual_seed(config.seed)
     streamer = _CallbackStreamer(lm.tokenizer, callbacks.on_token) if callbacks.on_token else None
     out = lm.model.generate(
         ids,
-        attention_mask=torch.ones_like(ids),
+        attention_mask=torch.ones_like(ids) if attention is None else attention,
         past_key_values=cache,
         max_new_tokens=config.max_new_tokens,
         do_sample=True,
@@ -129,7 +137,7 @@ def _generate(lm: LoadedModel, input_ids: list[int], config: GenerationConfig, c
         eos_token_id=sorted(_stop_ids(lm)),
         streamer=streamer,
     )
-    return _answers(lm, out[:, ids.shape[1]:])[0]
+    return _answers(lm, out[:, ids.shape[1]:])
 
 
 def _greedy(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor | None, config: GenerationConfig,
@@ -187,20 +195,9 @@ def generate_batch(lm: LoadedModel, prompts: list[list[int]], config: Generation
         # as in `generate`: the first prefill call holds every row's whole query
         first = min(max(config.prefill_chunk, int(masks.nonzero()[:, 1].max()) + 1), width - 1)
         context = lm.expert.query(masks[:, :first])
-    if config.temperature == 0:
-        with context:
-            return _greedy(lm, ids, attention, config, Callbacks(), first)
-    torch.manual_seed(config.seed)
+    decoding = _greedy if config.temperature == 0 else _sample
     with context:
-        cache = prefill(lm, ids[:, :-1], config.prefill_chunk, first=first, attention=attention[:, :-1])
-        out = lm.model.generate(
-            ids, attention_mask=attention, past_key_values=cache, max_new_tokens=config.max_new_tokens,
-            do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=None,
-            logits_processor=LogitsProcessorList(
-                [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=width)]),
-            pad_token_id=pad, eos_token_id=sorted(_stop_ids(lm)),
-        )
-    return _answers(lm, out[:, width:])
+        return decoding(lm, ids, attention, config, Callbacks(), first)
 
 
 def generate_with_memory(lm: LoadedModel, memory, input_ids: list[int], query_mask: list[bool], segment: int,
