@@ -4,7 +4,7 @@
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
 #   bash benchmarks/quality_retrieval_cpu.sh     # ~3.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
-# Set STEPS="1 3" to run some steps only.
+# Set STEPS="1 3" to run some steps only (steps 5-7, the shipped adapter and SQuALITY, are not in the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
@@ -34,5 +34,17 @@ for step in $STEPS; do
   4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries
     $Q compare $W --strategies truncate,retrieve:mugi=true,mapreduce,refine,lead --limit 8 --out runs/cmp-qmsum-val-2k-chains
     keep runs/cmp-qmsum-val-2k-chains ;;
+  5)  # the shipped adapter (the product default, bf16 + packed decoding): truncate vs retrieve on the same 120 queries
+    [ -f runs/cmp-qmsum-val-2k-shipped-retrieve/comparison.json ] || $Q compare --data qmsum --split val --context-window 2048 \
+      --batch-size 1 --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k-shipped-retrieve
+    keep runs/cmp-qmsum-val-2k-shipped-retrieve ;;
+  6)  # SQuALITY dev, all 125 questions: the shipped adapter, truncate vs retrieve
+    [ -f runs/cmp-squality-val-2k-shipped-retrieve/comparison.json ] || $Q compare --data squality --split val --context-window 2048 \
+      --batch-size 1 --strategies truncate,retrieve --out runs/cmp-squality-val-2k-shipped-retrieve
+    keep runs/cmp-squality-val-2k-shipped-retrieve ;;
+  7)  # SQuALITY dev, all 125 questions, zero-shot
+    [ -f runs/cmp-squality-val-2k-retrieve/comparison.json ] || $Q compare --data squality --split val --context-window 2048 \
+      --batch-size 1 --strategies truncate:adapter=none,retrieve:adapter=none --out runs/cmp-squality-val-2k-retrieve
+    keep runs/cmp-squality-val-2k-retrieve ;;
   esac
 done

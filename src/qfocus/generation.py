@@ -32,7 +32,7 @@ from transformers import (
 
 from qfocus.config import GenerationConfig
 from qfocus.models import LoadedModel
-from qfocus.models.kv_cache import reserved_cache
+from qfocus.models.kv_cache import reserved_cache, with_cache
 
 
 @dataclass
@@ -77,7 +77,7 @@ def prefill(lm: LoadedModel, ids: torch.Tensor, chunk: int, on_progress=None, fi
     bounds = [0, *range(max(first or chunk, 1), total, chunk), total]
     for start, end in zip(bounds, bounds[1:]):
         padded = {} if attention is None else {"attention_mask": attention[:, :end], "position_ids": positions[:, start:end]}
-        lm.model(input_ids=ids[:, start:end], past_key_values=cache, use_cache=True, logits_to_keep=1, **padded)
+        lm.model(input_ids=ids[:, start:end], use_cache=True, logits_to_keep=1, **with_cache(cache), **padded)
         if on_progress is not None:
             on_progress("reading prompt", end, total)
     return cache
@@ -122,7 +122,7 @@ def _sample(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor | None, 
     out = lm.model.generate(
         ids,
         attention_mask=torch.ones_like(ids) if attention is None else attention,
-        past_key_values=cache,
+        **with_cache(cache),
         max_new_tokens=config.max_new_tokens,
         do_sample=True,
         temperature=config.temperature,
@@ -156,7 +156,7 @@ def _greedy(lm: LoadedModel, ids: torch.Tensor, attention: torch.Tensor | None, 
     def forward(tokens: torch.Tensor) -> torch.Tensor:  # (B, 1) -> (B, V)
         nonlocal mask, position
         padded = {} if mask is None else {"attention_mask": mask, "position_ids": position}
-        logits = lm.model(input_ids=tokens, past_key_values=cache, use_cache=True, **padded).logits[:, -1]
+        logits = lm.model(input_ids=tokens, use_cache=True, **with_cache(cache), **padded).logits[:, -1]
         if mask is not None:
             mask, position = torch.cat([mask, mask.new_ones(batch, 1)], 1), position + 1
         return logits
@@ -288,7 +288,7 @@ def generate_with_focus(lm: LoadedModel, handle, input_ids: list[int], local: in
                 positions = torch.arange(at, at + len(ids), device=lm.device)[None]
                 at += len(ids)
                 return model(input_ids=torch.tensor([ids], device=lm.device), position_ids=positions,
-                             past_key_values=cache, use_cache=True, logits_to_keep=1).logits[:, -1]
+                             use_cache=True, logits_to_keep=1, **with_cache(cache)).logits[:, -1]
 
             logits = forward(context)
         else:

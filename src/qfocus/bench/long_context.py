@@ -74,10 +74,12 @@ def measure(way: str, model: str, length: int, segment: int, window: int, device
         else:
             from transformers import DynamicCache
 
+            from qfocus.models.kv_cache import with_cache
+
             cache = DynamicCache(config=net.config)
             for begin in range(0, min(ids.shape[1], read_tokens), segment):  # the chunked prefill `summarize` uses
-                logits = net(input_ids=ids[:, begin:min(begin + segment, read_tokens)], past_key_values=cache,
-                             use_cache=True, logits_to_keep=1).logits
+                logits = net(input_ids=ids[:, begin:min(begin + segment, read_tokens)], use_cache=True,
+                             logits_to_keep=1, **with_cache(cache)).logits
         assert torch.isfinite(logits).all()
         return stored
 

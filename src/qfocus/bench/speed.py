@@ -93,12 +93,13 @@ def plain_generate(lm, prompt: list[int], config) -> int:
     from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor
 
     from qfocus.generation import _stop_ids, prefill
+    from qfocus.models.kv_cache import with_cache
 
     ids = torch.tensor([prompt])
     with torch.inference_mode():
         cache = prefill(lm, ids[:, :-1], config.prefill_chunk)
         out = lm.model.generate(
-            ids, attention_mask=torch.ones_like(ids), past_key_values=cache, max_new_tokens=config.max_new_tokens,
+            ids, attention_mask=torch.ones_like(ids), **with_cache(cache), max_new_tokens=config.max_new_tokens,
             do_sample=False, logits_processor=LogitsProcessorList(
                 [RepetitionPenaltyLogitsProcessor(config.repetition_penalty, prompt_ignore_length=ids.shape[1])]),
             pad_token_id=lm.tokenizer.pad_token_id, eos_token_id=sorted(_stop_ids(lm)))

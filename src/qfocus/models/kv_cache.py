@@ -19,12 +19,24 @@ float32. The model's projections, norms and MLPs stay in their own dtype.
 from __future__ import annotations
 
 import torch
+import transformers
+from packaging.version import Version
 from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
 from transformers.cache_utils import DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
 from qfocus.models.anatomy import FLOAT32_CACHE  # the attention implementation name registered below
+
+
+# transformers 5.24 renamed the `past_key_values` argument of models' forward and `generate` to `cache`
+# (the old name warns, and goes in 5.40); the GPU machines run 5.17, which knows only the old name.
+CACHE_ARGUMENT = "cache" if Version(transformers.__version__).release >= (5, 24) else "past_key_values"
+
+
+def with_cache(cache) -> dict:
+    """The keyword argument that hands `cache` to a model's forward or `generate` on this transformers."""
+    return {CACHE_ARGUMENT: cache}
 
 
 class ReservedLayer(DynamicLayer):
