@@ -1,6 +1,8 @@
-"""Split a `qfocus compare` result by QMSum query type (general vs specific): per-type means of each
-run and paired bootstrap 95% intervals of the difference from the baseline, from the per-example
-scores that benchmarks/quality_retrieval_cpu.sh keeps (ids name the type: val-3-general-0).
+"""Split a `qfocus compare` result by query type (general vs specific): per-type means of each run and
+paired bootstrap 95% intervals of the difference from the baseline, from the per-example scores that
+benchmarks/quality_retrieval_cpu.sh keeps. QMSum ids name the type (val-3-general-0); in SQuALITY the
+first question of every story is "What is the plot of the story?" (general), the others ask about a
+character, a relationship or the setting (specific): ids end in -q1 .. -q5.
 
     python benchmarks/by_query_type.py benchmarks/results/retrieval_cpu/cmp-qmsum-val-2k
 """
@@ -18,6 +20,15 @@ from qfocus.evaluation.compare import folder_name
 from qfocus.evaluation.rouge import METRICS
 
 
+def kind(example_id: str) -> str | None:
+    """general, specific, or None for data without query types (CovidET)."""
+    if "-general-" in example_id or "-specific-" in example_id:
+        return "general" if "-general-" in example_id else "specific"
+    if "-q" in example_id:
+        return "general" if example_id.endswith("-q1") else "specific"
+    return None
+
+
 def main(folder: str) -> None:
     folder = Path(folder)
     comparison = json.loads((folder / "comparison.json").read_text())
@@ -25,12 +36,12 @@ def main(folder: str) -> None:
             for r in comparison["runs"]}
     baseline = comparison["baseline"]
     result = {}
-    for kind in ("general", "specific"):
-        keep = [i for i, row in enumerate(runs[baseline]) if f"-{kind}-" in row["id"]]
-        if not keep:  # data without typed ids (SQuALITY, CovidET): nothing to split
+    for query_type in ("general", "specific"):
+        keep = [i for i, row in enumerate(runs[baseline]) if kind(row["id"]) == query_type]
+        if not keep:  # data without typed ids (CovidET): nothing to split
             continue
         base = [runs[baseline][i]["scores"] for i in keep]
-        result[kind] = {"examples": len(keep), "runs": {}}
+        result[query_type] = {"examples": len(keep), "runs": {}}
         for name, rows in runs.items():
             assert [rows[i]["id"] for i in keep] == [runs[baseline][i]["id"] for i in keep]
             scores = [rows[i]["scores"] for i in keep]
@@ -39,7 +50,7 @@ def main(folder: str) -> None:
             if name != baseline:
                 d = paired_bootstrap(base, scores)
                 entry["difference"] = {"geometric_mean": str(d["geometric_mean"]), "rougeLsum": str(d["rougeLsum"])}
-            result[kind]["runs"][name] = entry
+            result[query_type]["runs"][name] = entry
     (folder / "by_query_type.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

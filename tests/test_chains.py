@@ -5,6 +5,7 @@ to one-at-a-time greedy decoding."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -71,6 +72,25 @@ def test_retrieve_prompt_fits_and_lists_its_passages(tiny_lm):
     assert starts == sorted(starts) and all(document[p["start"]:p["end"]] for p in summary.passages)
     reasons = {p["reason"] for p in summary.passages}
     assert "coverage" in reasons and "relevance" in reasons
+
+
+def test_retrieve_reads_a_broad_query_as_truncate_does(tiny_lm):
+    """A query whose words are in no passage ("summarize the whole meeting") gets truncate's prompt,
+    its head and tail listed as passages; with broad_below=0 it is retrieved for like any other."""
+    document, broad = _lines(120), "Summarize the whole meeting."
+    config = SummarizeConfig(strategy="retrieve", context_window=256, generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40))
+    prompt, chosen, calls = get_strategy("retrieve", config).choose(tiny_lm, document, broad)
+    truncated = get_strategy("truncate", config).prepare(tiny_lm, document, broad)
+    assert prompt.input_ids == truncated.input_ids and prompt.query_mask == truncated.query_mask and calls == 0
+    assert [c.reason for c in chosen] == ["broad", "broad"]
+    assert chosen[0].passage.start == 0 and chosen[1].passage.end == len(document)
+    assert prompt.kept_document_tokens == sum(c.passage.tokens for c in chosen)  # document tokens, markers not counted
+    specific, _, _ = get_strategy("retrieve", config).choose(tiny_lm, document, QUERY)
+    assert specific.input_ids != get_strategy("truncate", config).prepare(tiny_lm, document, QUERY).input_ids
+    never = replace(config, retrieval=replace(config.retrieval, broad_below=0.0))
+    _, chosen, _ = get_strategy("retrieve", never).choose(tiny_lm, document, broad)
+    assert "broad" not in {c.reason for c in chosen}
 
 
 def test_retrieve_reads_a_short_document_whole(tiny_lm):

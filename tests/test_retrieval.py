@@ -64,6 +64,14 @@ def test_scorers_put_the_planted_passage_first(tokenizer, scorer):
     assert PLANTED in text[best.start : best.end]
 
 
+def test_reach_is_the_share_of_passages_holding_a_query_word(tokenizer):
+    index = document_index(tokenizer, meeting(80, planted_at=53), 40)
+    assert index.reach(Query("zebra")) == 1 / len(index.passages)  # the planted line only
+    holding = sum("printer" in text.lower() for text in index.texts)
+    assert 1 < holding < len(index.passages) and index.reach(Query("printer")) == holding / len(index.passages)
+    assert index.reach(Query("Summarize the whole meeting")) == 0.0
+
+
 def test_dense_finds_a_paraphrase_bm25_cannot(tokenizer):
     text = meeting(40, planted_at=17)
     index = document_index(tokenizer, text, 150)

@@ -52,6 +52,7 @@ class RetrievalConfig:
     scorer: str = field(default="hybrid", metadata={"help": "retrieve: bm25, dense (all-MiniLM-L6-v2) or hybrid (BM25, its top --rerank re-scored densely, fused by reciprocal rank)."})
     passage_tokens: int = field(default=128, metadata={"help": "retrieve: passages are the document's lines, grouped to about this many tokens."})
     coverage: float = field(default=0.25, metadata={"help": "retrieve: share of the budget for evenly spaced passages, so broad queries see the whole document."})
+    broad_below: float = field(default=0.2, metadata={"help": "retrieve: a query that shares a word with fewer than this share of the passages is broad (\"summarize the meeting\"): read the head and tail, as truncate does (0: never)."})
     rerank: int = field(default=64, metadata={"help": "retrieve, hybrid: BM25's top N passages are embedded and re-ranked (0: embed every passage)."})
     mugi: bool = field(default=False, metadata={"help": "retrieve: MuGI query expansion: the model writes pseudo-answers that join the query."})
     mugi_answers: int = field(default=3, metadata={"help": "retrieve --mugi: pseudo-answers written (sampled in one batch)."})
@@ -67,6 +68,8 @@ class RetrievalConfig:
             raise InputError(f"passage_tokens is {self.passage_tokens}: pass at least 8, such as 128")
         if not 0 <= self.coverage <= 1:
             raise InputError(f"coverage is {self.coverage}: pass a share of the budget in [0, 1]")
+        if not 0 <= self.broad_below <= 1:
+            raise InputError(f"broad_below is {self.broad_below}: pass a share of the passages in [0, 1]")
         for name in ("rerank", "binary_above"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} is {getattr(self, name)}: pass 0 or a positive number")

@@ -6,7 +6,7 @@ The machinery of the `retrieve` strategy (strategies/retrieve.py); it imports no
 
 from qfocus.retrieval.index import DocumentIndex, Query, document_index, score
 from qfocus.retrieval.passages import Passage, Tokenized, split_passages, tokenize
-from qfocus.retrieval.select import Chosen, assemble, gaps, select, spread_order
+from qfocus.retrieval.select import Chosen, assemble, gaps, head_and_tail_spans, select, spread_order
 
 __all__ = ["Chosen", "DocumentIndex", "Passage", "Query", "Tokenized", "assemble", "document_index", "gaps",
-           "score", "select", "split_passages", "spread_order", "tokenize"]
+           "head_and_tail_spans", "score", "select", "split_passages", "spread_order", "tokenize"]

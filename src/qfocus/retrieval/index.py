@@ -65,6 +65,11 @@ class DocumentIndex:
             self._bm25 = BM25Index(self.texts)
         return self._bm25.scores(query.lexical())
 
+    def reach(self, query: Query) -> float:
+        """Share of the passages that hold a word of the query (BM25 > 0). A broad query ("summarize
+        the whole meeting") reaches few: its words are about the document, not in it."""
+        return float((self.bm25(query) > 0).mean()) if self.passages else 0.0
+
     def vectors(self, indices: list[int]) -> np.ndarray:
         """(len(indices), d) passage embeddings, computing only those not cached yet."""
         missing = [i for i in indices if i not in self._vectors]

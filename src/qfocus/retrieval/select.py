@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from qfocus.prompts.budget import head_and_tail
 from qfocus.retrieval.passages import Passage, Tokenized
 
 MIN_PIECE = 8  # a cut passage shorter than this many tokens is not worth a gap marker
@@ -27,7 +28,7 @@ MIN_PIECE = 8  # a cut passage shorter than this many tokens is not worth a gap 
 class Chosen:
     passage: Passage  # may be the head of a passage (token_end and end cut)
     score: float
-    reason: str  # "relevance", "coverage", "fill", or "whole" when the document fits
+    reason: str  # "relevance", "coverage", "fill", "whole" when the document fits, "broad" (head and tail)
 
 
 def gaps(chosen: list[Passage], n_tokens: int) -> int:
@@ -88,6 +89,16 @@ def select(passages: list[Passage], scores: np.ndarray, n_tokens: int, budget: i
         if take >= MIN_PIECE:
             chosen[i] = Chosen(replace(p, token_end=p.token_start + take), float(scores[i]), "fill")
     return sorted(chosen.values(), key=lambda c: c.passage.token_start)
+
+
+def head_and_tail_spans(doc: Tokenized, budget: int, head_fraction: float, marker: int, reason: str) -> list[Chosen]:
+    """The document's head and tail exactly as `truncate` keeps them (`prompts.head_and_tail`), as two
+    chosen passages; `assemble` then gives truncate's ids."""
+    n = len(doc.ids)
+    head, tail = head_and_tail(n, budget, head_fraction, marker)
+    spans = [(0, head)] + ([(n - tail, n)] if tail else [])
+    return [Chosen(Passage(i, doc.char_of(start), doc.char_of(end), start, end), 0.0, reason)
+            for i, (start, end) in enumerate(spans)]
 
 
 def assemble(selection: list[Chosen], doc: Tokenized, marker_ids: list[int]) -> tuple[list[int], list[Chosen]]:

@@ -4,6 +4,11 @@ The document is cut into passages at its own lines (qfocus.retrieval), scored ag
 (BM25, dense or hybrid; optionally expanded by MuGI), and the selection fills the window's document
 budget: `coverage` of it with evenly spaced passages, the rest by relevance, in document order with
 "[...]" at every gap. `--json` lists the passages read with their character offsets and scores.
+
+A broad query ("Summarize the whole meeting") has nothing to retrieve: its words are about the
+document, not in it. When the query's words reach fewer than `broad_below` of the passages (BM25 > 0),
+the prompt is the head and tail `truncate` keeps (docs/results.md: on QMSum, retrieval loses to
+truncation on general queries, and this share separates general from specific train queries best).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import numpy as np
 from qfocus.documents import check_query, check_text
 from qfocus.models import LoadedModel
 from qfocus.prompts import ELISION, Prompt
-from qfocus.retrieval import Chosen, assemble, document_index, score, select
+from qfocus.retrieval import Chosen, Query, assemble, document_index, head_and_tail_spans, score, select
 from qfocus.retrieval.expansion import expand
 from qfocus.strategies.base import OnePromptStrategy, Plan, register
 
@@ -31,10 +36,15 @@ class Retrieve(OnePromptStrategy):
         builder, budget = self.budget(lm, query)
         index = document_index(lm.tokenizer, document, config.passage_tokens)
         n_tokens = len(index.doc.ids)
-        expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
-        scores = score(index, expanded, config) if expanded else np.zeros(len(index.passages))
-        chosen = select(index.passages, scores, n_tokens, budget, config.coverage, len(builder.encode(ELISION)))
-        ids, chosen = assemble(chosen, index.doc, builder.encode(ELISION))
+        marker = builder.encode(ELISION)
+        expanded = None
+        if n_tokens > budget and index.reach(Query(query)) < config.broad_below:  # a broad query: truncate's prompt
+            chosen = head_and_tail_spans(index.doc, budget, self.config.head_fraction, len(marker), "broad")
+        else:
+            expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
+            scores = score(index, expanded, config) if expanded else np.zeros(len(index.passages))
+            chosen = select(index.passages, scores, n_tokens, budget, config.coverage, len(marker))
+        ids, chosen = assemble(chosen, index.doc, marker)
         prompt = builder.build(query, ids, document_tokens=n_tokens)
         prompt = Prompt(prompt.input_ids, prompt.query_mask, n_tokens, _read(chosen))
         return prompt, chosen, int(expanded is not None and config.mugi)
