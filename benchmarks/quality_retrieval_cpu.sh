@@ -34,17 +34,19 @@ for step in $STEPS; do
   4)  # the chains (many model calls per query), MuGI and the lead floor; 8 queries
     $Q compare $W --strategies truncate,retrieve:mugi=true,mapreduce,refine,lead --limit 8 --out runs/cmp-qmsum-val-2k-chains
     keep runs/cmp-qmsum-val-2k-chains ;;
+  # Steps 5-7 run retrieve with --broad-below 0 (every query retrieved); the default rule (broad queries read
+  # truncate's head and tail, the same prompt token for token) is scored from the pair: benchmarks/broad_rule.py.
   5)  # the shipped adapter (the product default, bf16 + packed decoding): truncate vs retrieve on the same 120 queries
     [ -f runs/cmp-qmsum-val-2k-shipped-retrieve/comparison.json ] || $Q compare --data qmsum --split val --context-window 2048 \
-      --batch-size 1 --strategies truncate,retrieve --limit 120 --out runs/cmp-qmsum-val-2k-shipped-retrieve
+      --batch-size 1 --strategies truncate,retrieve:broad_below=0 --limit 120 --out runs/cmp-qmsum-val-2k-shipped-retrieve
     keep runs/cmp-qmsum-val-2k-shipped-retrieve ;;
   6)  # SQuALITY dev, all 125 questions: the shipped adapter, truncate vs retrieve
     [ -f runs/cmp-squality-val-2k-shipped-retrieve/comparison.json ] || $Q compare --data squality --split val --context-window 2048 \
-      --batch-size 1 --strategies truncate,retrieve --out runs/cmp-squality-val-2k-shipped-retrieve
+      --batch-size 1 --strategies truncate,retrieve:broad_below=0 --out runs/cmp-squality-val-2k-shipped-retrieve
     keep runs/cmp-squality-val-2k-shipped-retrieve ;;
   7)  # SQuALITY dev, all 125 questions, zero-shot
     [ -f runs/cmp-squality-val-2k-retrieve/comparison.json ] || $Q compare --data squality --split val --context-window 2048 \
-      --batch-size 1 --strategies truncate:adapter=none,retrieve:adapter=none --out runs/cmp-squality-val-2k-retrieve
+      --batch-size 1 --strategies truncate:adapter=none,retrieve:adapter=none:broad_below=0 --out runs/cmp-squality-val-2k-retrieve
     keep runs/cmp-squality-val-2k-retrieve ;;
   esac
 done

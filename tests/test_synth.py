@@ -270,12 +270,24 @@ def test_train_data_file_errors(tmp_path, tiny_checkpoint):
     (["--budget", "0"], "budget is 0"),
     (["--summary-from", "nowhere"], "summary_from"),
     (["--data", "nosuch"], "unknown dataset 'nosuch'"),
+    (["--decode-weights", "int8"], "decode_weights is 'int8'"),
 ])
 def test_bad_input_is_one_line(capsys, tmp_path, argv, needle):
     from tests.test_cli import assert_one_line_error
 
     code = main(["synth", "--out", str(tmp_path / "x.jsonl"), *argv])
     assert_one_line_error(code, capsys.readouterr().err, needle)
+
+
+def test_the_teacher_loads_with_the_decode_weights_asked_for(tmp_path, tiny_checkpoint, monkeypatch):
+    import qfocus.models
+    from qfocus.synth.run import load_teacher
+
+    seen = {}
+    real = qfocus.models.load_model
+    monkeypatch.setattr(qfocus.models, "load_model", lambda *a, **k: seen.update(k) or real(*a, **k))
+    teacher = load_teacher(covidet_config(tmp_path, teacher=str(tiny_checkpoint), adapter="none", decode_weights="full"))
+    assert seen["decode_weights"] == "full" and teacher.lm.packed is None
 
 
 def test_an_existing_file_without_progress_is_refused(capsys, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from qfocus.config import GenerationConfig
+from qfocus.config import DECODE_WEIGHTS, GenerationConfig
 from qfocus.errors import InputError
 
 STRATEGIES = ("instructds", "answer-aug", "rephrase", "new-question")
@@ -24,6 +24,7 @@ class SynthConfig:
     teacher: str = field(default="smollm2", metadata={"help": "The teacher: an embedded model name or a local Hugging Face checkpoint folder."})
     adapter: str | None = field(default="default", metadata={"help": "Adapter the teacher answers with: default (the shipped HyperExpert), none, or a folder."})
     dtype: str = field(default="auto", metadata={"help": "The teacher's weights and activations: auto, float32, bfloat16 or float16."})
+    decode_weights: str = field(default="auto", metadata={"help": "Weights the teacher's decoding steps read: auto, int4 or full (see qfocus summarize --help)."})
     context_window: int | None = field(default=2048, metadata={"help": "Tokens of prompt + answer when the teacher answers from a document (the shipped adapter's window)."})
     queries: int = field(default=3, metadata={"help": "instructds: questions asked per anchoring summary."})
     summary_from: str = field(default="document", metadata={"help": "instructds: the teacher writes the query's summary from the document or from the anchoring summary (anchor)."})
@@ -37,6 +38,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise InputError(f"unknown synth strategy '{self.strategy}': use one of {', '.join(STRATEGIES)}")
+        if self.decode_weights not in DECODE_WEIGHTS:
+            raise InputError(f"decode_weights is '{self.decode_weights}': use one of {', '.join(DECODE_WEIGHTS)}")
         if self.summary_from not in SUMMARY_SOURCES:
             raise InputError(f"summary_from is '{self.summary_from}': use one of {', '.join(SUMMARY_SOURCES)}")
         if self.split == "test":

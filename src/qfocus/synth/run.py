@@ -35,10 +35,11 @@ def load_teacher(config: SynthConfig, on_convert=None) -> Teacher:
     from qfocus.models import load_model
     from qfocus.strategies import get_strategy
 
-    summarize = SummarizeConfig(model=config.teacher, dtype=config.dtype, adapter=config.adapter,
-                                context_window=config.context_window, generation=config.generation)
+    summarize = SummarizeConfig(model=config.teacher, dtype=config.dtype, decode_weights=config.decode_weights,
+                                adapter=config.adapter, context_window=config.context_window, generation=config.generation)
     strategy = get_strategy("truncate", summarize)
-    lm = load_model(config.teacher, dtype=config.dtype, adapter=strategy.adapter_folder(), on_convert=on_convert)
+    lm = load_model(config.teacher, dtype=config.dtype, adapter=strategy.adapter_folder(), on_convert=on_convert,
+                    decode_weights=config.decode_weights)
     return Teacher(lm, strategy, config.generation)
 
 

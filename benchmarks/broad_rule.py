@@ -1,0 +1,80 @@
+"""Score `retrieve`'s broad-query rule from a `qfocus compare` pair, without decoding again.
+
+retrieve --broad-below T reads a query whose words reach fewer than T of the document's passages
+(`DocumentIndex.reach`, BM25 > 0) exactly as `truncate` does: the same prompt token for token
+(tests/test_chains.py), so the same greedy answer at batch size 1. Given a comparison with
+`truncate` and `retrieve:broad_below=0` (every query retrieved) on the same examples, the rule's
+answers are truncate's for the broad queries and retrieve's for the others. This writes, per T, the
+rule's scores and its paired bootstrap 95% interval against truncate, overall and by query type, and
+how the rule sorts general and specific queries (QMSum ids and SQuALITY's plot question name them).
+
+    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-qmsum-val-2k-shipped-retrieve \\
+        --data qmsum --split val --baseline truncate --retrieve retrieve
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from transformers import AutoTokenizer
+
+from by_query_type import kind
+from qfocus.data import load_dataset
+from qfocus.evaluation.bootstrap import corpus_metrics, paired_bootstrap
+from qfocus.evaluation.compare import folder_name
+from qfocus.evaluation.rouge import METRICS
+from qfocus.models import resolve_checkpoint
+from qfocus.retrieval import Query, document_index
+
+
+def summary(rows: list[dict], base: list[dict]) -> dict:
+    scores = [r["scores"] for r in rows]
+    means = corpus_metrics(np.array([[s[m] for m in METRICS] for s in scores]))
+    out = {"examples": len(rows), "rougeLsum": round(float(means[2]), 2), "geometric_mean": round(float(means[3]), 2)}
+    if rows is not base:
+        d = paired_bootstrap([b["scores"] for b in base], scores)
+        out["difference"] = {"geometric_mean": str(d["geometric_mean"]), "rougeLsum": str(d["rougeLsum"])}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder")
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--baseline", default="truncate")
+    parser.add_argument("--retrieve", default="retrieve:broad_below=0")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--passage-tokens", type=int, default=128)
+    args = parser.parse_args()
+    folder = Path(args.folder)
+    base = json.loads((folder / folder_name(args.baseline) / "per_example.json").read_text())
+    retrieved = json.loads((folder / folder_name(args.retrieve) / "per_example.json").read_text())
+    assert [r["id"] for r in base] == [r["id"] for r in retrieved], "the two runs hold different examples"
+    examples = {e.id: e for e in load_dataset(args.data, args.split)}
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("smollm2"), local_files_only=True)
+    reach = {r["id"]: document_index(tokenizer, examples[r["id"]].document, args.passage_tokens).reach(
+        Query(examples[r["id"]].query)) for r in base}
+    result = {"baseline": args.baseline, "retrieve": args.retrieve, "reach": {k: round(v, 4) for k, v in reach.items()},
+              "all": {args.baseline: summary(base, base), args.retrieve: summary(retrieved, base)}, "rule": {}}
+    for t in args.thresholds:
+        broad = [reach[r["id"]] < t for r in base]
+        rule = [b if flag else r for b, r, flag in zip(base, retrieved, broad)]
+        entry = {"broad": int(sum(broad)), "all": summary(rule, base), "by_type": {}}
+        for query_type in ("general", "specific"):
+            keep = [i for i, r in enumerate(base) if kind(r["id"]) == query_type]
+            if keep:
+                entry["by_type"][query_type] = {
+                    "examples": len(keep), "broad": int(sum(broad[i] for i in keep)),
+                    "retrieve": summary([retrieved[i] for i in keep], [base[i] for i in keep]),
+                    "rule": summary([rule[i] for i in keep], [base[i] for i in keep])}
+        result["rule"][str(t)] = entry
+    (folder / "broad_rule.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "reach"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
