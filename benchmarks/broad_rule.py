@@ -8,8 +8,10 @@ answers are truncate's for the broad queries and retrieve's for the others. This
 rule's scores and its paired bootstrap 95% interval against truncate, overall and by query type, and
 how the rule sorts general and specific queries (QMSum ids and SQuALITY's plot question name them).
 
-    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-qmsum-val-2k-shipped-retrieve \\
-        --data qmsum --split val --baseline truncate --retrieve retrieve
+    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-squality-val-2k-shipped-retrieve
+
+The dataset, split, model (its tokenizer) and passage size are read from the runs' metrics.json; a
+retrieve run that already applied a rule (broad_below above 0) is refused.
 """
 
 from __future__ import annotations
@@ -42,23 +44,28 @@ def summary(rows: list[dict], base: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder")
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--split", default="val")
-    parser.add_argument("--baseline", default="truncate")
-    parser.add_argument("--retrieve", default="retrieve:broad_below=0")
+    parser.add_argument("folder", help="a qfocus compare folder (or its copy under benchmarks/results/)")
+    parser.add_argument("--baseline", default="truncate", help="the truncate run's spec")
+    parser.add_argument("--retrieve", default="retrieve:broad_below=0", help="the retrieve run's spec (every query retrieved)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3])
-    parser.add_argument("--passage-tokens", type=int, default=128)
+    parser.add_argument("--data-dir", help="where the dataset's files are, if not where the run read them")
     args = parser.parse_args()
     folder = Path(args.folder)
-    base = json.loads((folder / folder_name(args.baseline) / "per_example.json").read_text())
-    retrieved = json.loads((folder / folder_name(args.retrieve) / "per_example.json").read_text())
-    assert [r["id"] for r in base] == [r["id"] for r in retrieved], "the two runs hold different examples"
-    examples = {e.id: e for e in load_dataset(args.data, args.split)}
-    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("smollm2"), local_files_only=True)
-    reach = {r["id"]: document_index(tokenizer, examples[r["id"]].document, args.passage_tokens).reach(
+    base, retrieved = (json.loads((folder / folder_name(spec) / "per_example.json").read_text())
+                       for spec in (args.baseline, args.retrieve))
+    if [r["id"] for r in base] != [r["id"] for r in retrieved]:
+        raise SystemExit(f"{args.baseline} and {args.retrieve} in {folder} hold different examples: pass one comparison's runs")
+    run = json.loads((folder / folder_name(args.retrieve) / "metrics.json").read_text())["config"]
+    settings = run["summarize"]
+    if settings["strategy"] != "retrieve" or settings["retrieval"].get("broad_below", 0) > 0:
+        raise SystemExit(f"{args.retrieve} is not retrieve with broad_below=0 (every query retrieved): "
+                         "run qfocus compare with --strategies truncate,retrieve:broad_below=0")
+    examples = {e.id: e for e in load_dataset(run["data"], run["split"], args.data_dir or run["data_dir"], run["data_file"])}
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(settings["model"]), local_files_only=True)
+    passage_tokens = settings["retrieval"]["passage_tokens"]
+    reach = {r["id"]: document_index(tokenizer, examples[r["id"]].document, passage_tokens).reach(
         Query(examples[r["id"]].query)) for r in base}
-    result = {"baseline": args.baseline, "retrieve": args.retrieve, "reach": {k: round(v, 4) for k, v in reach.items()},
+    result = {"baseline": args.baseline, "retrieve": args.retrieve, "data": f"{run['data']}:{run['split']}", "reach": {k: round(v, 4) for k, v in reach.items()},
               "all": {args.baseline: summary(base, base), args.retrieve: summary(retrieved, base)}, "rule": {}}
     for t in args.thresholds:
         broad = [reach[r["id"]] < t for r in base]

@@ -10,6 +10,7 @@ character, a relationship or the setting (specific): ids end in -q1 .. -q5.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def kind(example_id: str) -> str | None:
     """general, specific, or None for data without query types (CovidET)."""
     if "-general-" in example_id or "-specific-" in example_id:
         return "general" if "-general-" in example_id else "specific"
-    if "-q" in example_id:
-        return "general" if example_id.endswith("-q1") else "specific"
+    question = re.search(r"-q(\d+)$", example_id)  # SQuALITY: dev-3-q1
+    if question:
+        return "general" if question.group(1) == "1" else "specific"
     return None
 
 

@@ -74,18 +74,30 @@ def test_retrieve_prompt_fits_and_lists_its_passages(tiny_lm):
     assert "coverage" in reasons and "relevance" in reasons
 
 
-def test_retrieve_reads_a_broad_query_as_truncate_does(tiny_lm):
-    """A query whose words are in no passage ("summarize the whole meeting") gets truncate's prompt,
-    its head and tail listed as passages; with broad_below=0 it is retrieved for like any other."""
-    document, broad = _lines(120), "Summarize the whole meeting."
-    config = SummarizeConfig(strategy="retrieve", context_window=256, generation=GenerationConfig(max_new_tokens=8),
-                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40))
+@pytest.mark.parametrize("window, head_fraction, mugi", [(256, 0.5, False), (256, 0.9, True), (None, 0.5, False)])
+def test_retrieve_reads_a_broad_query_as_truncate_does(tiny_lm, window, head_fraction, mugi):
+    """A query whose words are in no passage ("summarize the whole meeting") gets truncate's prompt
+    (also when the budget holds no more than the marker: window None = 1 token more than that), its
+    head and tail listed as passages, and no MuGI call; with broad_below=0 it is retrieved for."""
+    document, broad = " " + _lines(120), "Summarize the whole meeting."  # a leading space: the head still starts at 0
+    builder = PromptBuilder(tiny_lm.tokenizer)
+    window = window or builder.overhead(broad) + 8 + len(builder.encode("[...]")) + 1
+    config = SummarizeConfig(strategy="retrieve", context_window=window, head_fraction=head_fraction,
+                             generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40, mugi=mugi, mugi_tokens=4))
     prompt, chosen, calls = get_strategy("retrieve", config).choose(tiny_lm, document, broad)
     truncated = get_strategy("truncate", config).prepare(tiny_lm, document, broad)
     assert prompt.input_ids == truncated.input_ids and prompt.query_mask == truncated.query_mask and calls == 0
-    assert [c.reason for c in chosen] == ["broad", "broad"]
-    assert chosen[0].passage.start == 0 and chosen[1].passage.end == len(document)
+    assert len(prompt) <= window - 8
+    assert {c.reason for c in chosen} == {"broad"} and chosen[0].passage.start == 0
+    assert len(chosen) == 1 or chosen[-1].passage.end == len(document)
     assert prompt.kept_document_tokens == sum(c.passage.tokens for c in chosen)  # document tokens, markers not counted
+
+
+def test_retrieve_retrieves_for_a_specific_query_and_when_told_to(tiny_lm):
+    document, broad = _lines(120), "Summarize the whole meeting."
+    config = SummarizeConfig(strategy="retrieve", context_window=256, generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40))
     specific, _, _ = get_strategy("retrieve", config).choose(tiny_lm, document, QUERY)
     assert specific.input_ids != get_strategy("truncate", config).prepare(tiny_lm, document, QUERY).input_ids
     never = replace(config, retrieval=replace(config.retrieval, broad_below=0.0))

@@ -13,6 +13,7 @@ from families import FAMILIES, tiny_model
 from qfocus.errors import InputError
 from qfocus.focus import attach_focus, candidate_cache, local_logits, read_chunks, split, step_chunks
 from qfocus.models import anatomy
+from qfocus.models.kv_cache import with_cache
 
 
 def kv_of(cache, layer):
@@ -82,7 +83,7 @@ def test_the_local_pass_is_the_model_continuing_from_the_candidates(family):
         for layer in range(2):
             keys, values = state.candidates[layer]
             cache.update(rotated(model, layer, keys, [0, 1, 2]), values, layer)
-        theirs = model(torch.tensor([local]), past_key_values=cache, position_ids=torch.arange(3, 12)[None]).logits[:, -1]
+        theirs = model(torch.tensor([local]), **with_cache(cache), position_ids=torch.arange(3, 12)[None]).logits[:, -1]
         alone = local_logits(model, handle.context, read_chunks(model, handle.context, [], local[-4:], 1), local)
         plain = model(torch.tensor([local])).logits[:, -1]
     torch.testing.assert_close(ours, theirs)
@@ -103,8 +104,8 @@ def test_the_candidate_cache_continues_the_local_pass_with_frozen_candidates(fam
         with pytest.raises(ValueError, match="keep=False"):
             step_chunks(model, handle.context, state, 5)
         cache = candidate_cache(model, state)
-        first = model(torch.tensor([local]), past_key_values=cache, position_ids=torch.arange(3, 12)[None]).logits[:, -1]
-        second = model(torch.tensor([[42]]), past_key_values=cache, position_ids=torch.tensor([[12]])).logits[:, -1]
+        first = model(torch.tensor([local]), **with_cache(cache), position_ids=torch.arange(3, 12)[None]).logits[:, -1]
+        second = model(torch.tensor([[42]]), **with_cache(cache), position_ids=torch.tensor([[12]])).logits[:, -1]
         torch.testing.assert_close(first, local_logits(model, handle.context, kept, local))
         torch.testing.assert_close(second, local_logits(model, handle.context, state, local + [42]))
 

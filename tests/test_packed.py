@@ -20,7 +20,7 @@ from qfocus.config import SummarizeConfig
 from qfocus.errors import InputError
 from qfocus.hyper import HyperConfig, attach
 from qfocus.models import load_model
-from qfocus.models.kv_cache import FLOAT32_CACHE, ReservedLayer, float32_attention, reserved_cache
+from qfocus.models.kv_cache import FLOAT32_CACHE, ReservedLayer, float32_attention, reserved_cache, with_cache
 from qfocus.models.packed import GROUP, Packed4Linear, pack, projections, quantize
 from test_hyper import perturb
 from test_speed import _examples, _one_at_a_time, _predictions
@@ -117,8 +117,8 @@ def test_packed_model_decodes_like_the_hugging_face_model(family):
     assert all(isinstance(getattr(parent, name), Packed4Linear) for parent, name in _packed_places(model))
     with torch.inference_mode():
         cache = DynamicCache(config=model.config)
-        steps = [model(input_ids=ids[:, :16], past_key_values=cache).logits]  # 32 rows: dense
-        steps += [model(input_ids=ids[:, t:t + 1], past_key_values=cache).logits for t in range(16, 24)]  # packed
+        steps = [model(input_ids=ids[:, :16], **with_cache(cache)).logits]  # 32 rows: dense
+        steps += [model(input_ids=ids[:, t:t + 1], **with_cache(cache)).logits for t in range(16, 24)]  # packed
     got = torch.cat(steps, 1)
     scale = expected.abs().max().item()
     torch.testing.assert_close(got, expected, rtol=0, atol=0.03 * scale)
@@ -198,9 +198,9 @@ def test_reserved_cache_equals_the_dynamic_cache(family):
 
     def read(cache):
         with torch.inference_mode():
-            out = [model(input_ids=ids[:, :9], past_key_values=cache).logits,
-                   model(input_ids=ids[:, 9:20], past_key_values=cache).logits]
-            out += [model(input_ids=ids[:, t:t + 1], past_key_values=cache).logits for t in range(20, 30)]
+            out = [model(input_ids=ids[:, :9], **with_cache(cache)).logits,
+                   model(input_ids=ids[:, 9:20], **with_cache(cache)).logits]
+            out += [model(input_ids=ids[:, t:t + 1], **with_cache(cache)).logits for t in range(20, 30)]
         return torch.cat(out, 1)
 
     cache = reserved_cache(model, 25)  # room for 25: the last 5 tokens make it grow (geometrically: once)
@@ -238,8 +238,8 @@ def test_half_precision_model_attends_over_a_float32_cache():
 
     def last_eight(model, cache):
         with torch.inference_mode():
-            model(input_ids=ids[:, :32], past_key_values=cache)
-            return torch.cat([model(input_ids=ids[:, t:t + 1], past_key_values=cache).logits
+            model(input_ids=ids[:, :32], **with_cache(cache))
+            return torch.cat([model(input_ids=ids[:, t:t + 1], **with_cache(cache)).logits
                               for t in range(32, 40)], 1).float()
 
     half = tiny_model("llama").to(torch.bfloat16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from conftest import long_text
 from qfocus.config import GenerationConfig, SummarizeConfig
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks, generate, prefill
+from qfocus.models.kv_cache import with_cache
 from qfocus.strategies import STRATEGIES, Strategy, Summary, get_strategy, register
 
 QUERY = "What was decided?"
@@ -56,7 +58,7 @@ def test_prefill_cache_matches_one_forward_pass(tiny_lm):
     ids = torch.randint(5, len(tiny_lm.tokenizer), (1, 40))
     cache = prefill(tiny_lm, ids, chunk=9)
     with torch.inference_mode():
-        chunked = tiny_lm.model(input_ids=ids[:, -1:] * 0 + 7, past_key_values=cache).logits
+        chunked = tiny_lm.model(input_ids=ids[:, -1:] * 0 + 7, **with_cache(cache)).logits
         whole = tiny_lm.model(input_ids=torch.cat([ids, ids[:, -1:] * 0 + 7], 1)).logits[:, -1:]
     torch.testing.assert_close(chunked, whole, rtol=1e-4, atol=1e-5)
 
@@ -74,6 +76,16 @@ def test_summary_metadata_and_streaming(tiny_lm):
     assert progress[-1] == ("reading prompt", result.prompt_tokens - 1, result.prompt_tokens - 1)
     assert set(result.to_dict()) >= {"summary", "strategy", "model", "prompt_tokens", "document_tokens",
                                      "truncated_tokens", "seconds"}
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])  # our greedy loop, and sampling through transformers' generate
+def test_the_cache_goes_under_the_name_this_transformers_takes(tiny_lm, temperature):
+    """No "`past_key_values` is deprecated" warning on every summarize (transformers 5.24 renamed it)."""
+    config = SummarizeConfig(generation=GenerationConfig(max_new_tokens=4, prefill_chunk=64, temperature=temperature))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        qfocus.summarize(long_text(300), QUERY, tiny_lm, config=config)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
 
 
 def test_sampling_is_seeded(tiny_lm):

@@ -216,6 +216,18 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         synthesize(SynthConfig(**{**config.to_dict(), "strategy": "rephrase"}), Scripted(crafted))
 
 
+def test_a_run_from_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    config = covidet_config(tmp_path, budget=2)
+    synthesize(config, Scripted(crafted))
+    lines = open(progress_path(config.out)).read().splitlines()
+    first = json.loads(lines[0])
+    del first["config"]["decode_weights"]  # progress files written before --decode-weights
+    open(progress_path(config.out), "w").write("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    assert synthesize(SynthConfig(**{**config.to_dict(), "budget": 4}), Scripted(crafted))["calls"] >= 4
+    with pytest.raises(InputError, match="other settings .*decode_weights"):
+        synthesize(SynthConfig(**{**config.to_dict(), "budget": 6, "decode_weights": "full"}), Scripted(crafted))
+
+
 def test_the_order_follows_the_seed(tmp_path):
     def sources(seed: int, folder: str) -> list[str]:
         config = covidet_config(tmp_path / folder, budget=4, seed=seed)
@@ -286,8 +298,8 @@ def test_the_teacher_loads_with_the_decode_weights_asked_for(tmp_path, tiny_chec
     seen = {}
     real = qfocus.models.load_model
     monkeypatch.setattr(qfocus.models, "load_model", lambda *a, **k: seen.update(k) or real(*a, **k))
-    teacher = load_teacher(covidet_config(tmp_path, teacher=str(tiny_checkpoint), adapter="none", decode_weights="full"))
-    assert seen["decode_weights"] == "full" and teacher.lm.packed is None
+    teacher = load_teacher(covidet_config(tmp_path, teacher=str(tiny_checkpoint), adapter="none", decode_weights="int4"))
+    assert seen["decode_weights"] == "int4" and teacher.lm.packed is not None and teacher.lm.packed.packed > 0
 
 
 def test_an_existing_file_without_progress_is_refused(capsys, tmp_path):

@@ -232,7 +232,7 @@ class SummarizeConfig:
         metadata={"help": "Tokens the prompt plus answer may use; default: the model's own window."},
     )
     head_fraction: float = field(
-        default=0.5, metadata={"help": "truncate: share of the kept document taken from its start (the rest from its end)."}
+        default=0.5, metadata={"help": "truncate (and retrieve, for a broad query): share of the kept document taken from its start (the rest from its end)."}
     )
     segment: int | None = field(
         default=None,

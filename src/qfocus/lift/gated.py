@@ -59,7 +59,7 @@ class GatedMemoryAttention(anatomy.AttentionWrapper):
         return m, torch.sigmoid(3.0 * (u - 1.0)) - GATE_SHIFT
 
     def forward(self, hidden_states: torch.Tensor, position_embeddings=None, attention_mask=None, **kwargs):
-        attn = self.base_layer  # kwargs carry the KV cache (`cache`; `past_key_values` before transformers 5.24)
+        attn = self.base_layer  # kwargs carry the KV cache (under anatomy.CACHE_ARGUMENT)
         heads, weights, q = anatomy.attention_heads(attn, hidden_states, position_embeddings, attention_mask,
                                                     **kwargs)  # (B, T, H, e), q (B, H, T, d)
         m, g = self.memory_and_gate(q)

@@ -20,12 +20,14 @@ once, here.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers.generation.utils import GenerationMixin
 
 from qfocus.errors import InputError
 
@@ -82,6 +84,13 @@ def wrap_attention(model: nn.Module, make: Callable[[int, nn.Module], nn.Module]
     return WrappedAttention(model, originals)
 
 
+# transformers 5.24 renamed the KV cache argument of models, their attention modules and `generate` from
+# `past_key_values` to `cache` (the old name warns; it goes in 5.40, for `generate` in 6.0). The GPU
+# machines run 5.17, which knows only the old name. Asked of the code, not of the version string.
+CACHE_ARGUMENT = ("cache" if "cache" in inspect.signature(GenerationMixin.prepare_inputs_for_generation).parameters
+                  else "past_key_values")
+
+
 def project(attn: nn.Module, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Queries, keys and values of `hidden` (B, T, D) before RoPE, after the q/k norms where the
     family has them: (B, Hq, T, d), (B, H, T, d), (B, H, T, e)."""
@@ -104,7 +113,7 @@ def attention_heads(attn: nn.Module, hidden: torch.Tensor, position_embeddings, 
     q, k, v = project(attn, hidden)  # (B, Hq, T, d), (B, H, T, d), (B, H, T, e) before RoPE
     cos, sin = position_embeddings
     q_rot, k_rot = rotate(attn)(q, k, cos, sin)
-    cache = cache if cache is not None else kwargs.pop("past_key_values", None)  # its name before transformers 5.24
+    cache = cache if cache is not None else kwargs.pop(CACHE_ARGUMENT, None)  # `past_key_values` before transformers 5.24
     if cache is not None:
         k_rot, v = cache.update(k_rot, v, attn.layer_idx)
     heads, weights = attention_function(attn)(

@@ -14,28 +14,25 @@ while reading a prompt it is no faster than float32). So a half-precision model 
 cache in float32 (`float32_attention`): keys and values are stored in float32, and the registered
 attention function (transformers' SDPA, the query cast up and the output cast back) attends in
 float32. The model's projections, norms and MLPs stay in their own dtype.
+
+`with_cache(cache)` is how every caller hands a cache to a model's forward or `generate`, under the
+argument name the installed transformers takes.
 """
 
 from __future__ import annotations
 
 import torch
-import transformers
-from packaging.version import Version
 from transformers import AttentionInterface, AttentionMaskInterface, DynamicCache
-from transformers.cache_utils import DynamicLayer
+from transformers.cache_utils import Cache, DynamicLayer
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import sdpa_mask
 
-from qfocus.models.anatomy import FLOAT32_CACHE  # the attention implementation name registered below
+from qfocus.models.anatomy import CACHE_ARGUMENT, FLOAT32_CACHE  # FLOAT32_CACHE: the attention registered below
 
 
-# transformers 5.24 renamed the `past_key_values` argument of models' forward and `generate` to `cache`
-# (the old name warns, and goes in 5.40); the GPU machines run 5.17, which knows only the old name.
-CACHE_ARGUMENT = "cache" if Version(transformers.__version__).release >= (5, 24) else "past_key_values"
-
-
-def with_cache(cache) -> dict:
-    """The keyword argument that hands `cache` to a model's forward or `generate` on this transformers."""
+def with_cache(cache: Cache) -> dict[str, Cache]:
+    """The keyword argument that hands `cache` to a model's forward or `generate` on this transformers
+    (`cache` from 5.24, `past_key_values` before: `anatomy.CACHE_ARGUMENT`)."""
     return {CACHE_ARGUMENT: cache}
 
 

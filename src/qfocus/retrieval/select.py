@@ -92,13 +92,14 @@ def select(passages: list[Passage], scores: np.ndarray, n_tokens: int, budget: i
 
 
 def head_and_tail_spans(doc: Tokenized, budget: int, head_fraction: float, marker: int, reason: str) -> list[Chosen]:
-    """The document's head and tail exactly as `truncate` keeps them (`prompts.head_and_tail`), as two
-    chosen passages; `assemble` then gives truncate's ids."""
+    """The head and tail `truncate` keeps (`prompts.keep_head_and_tail`, which gives their ids) as
+    chosen passages with their character spans: the head from character 0, the tail to the end."""
     n = len(doc.ids)
     head, tail = head_and_tail(n, budget, head_fraction, marker)
-    spans = [(0, head)] + ([(n - tail, n)] if tail else [])
-    return [Chosen(Passage(i, doc.char_of(start), doc.char_of(end), start, end), 0.0, reason)
-            for i, (start, end) in enumerate(spans)]
+    spans = [Chosen(Passage(0, 0, doc.char_of(head), 0, head), 0.0, reason)]
+    if tail:
+        spans.append(Chosen(Passage(1, doc.char_of(n - tail), len(doc.text), n - tail, n), 0.0, reason))
+    return spans
 
 
 def assemble(selection: list[Chosen], doc: Tokenized, marker_ids: list[int]) -> tuple[list[int], list[Chosen]]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from qfocus.documents import check_query, check_text
 from qfocus.models import LoadedModel
-from qfocus.prompts import ELISION, Prompt
+from qfocus.prompts import ELISION, Prompt, keep_head_and_tail
 from qfocus.retrieval import Chosen, Query, assemble, document_index, head_and_tail_spans, score, select
 from qfocus.retrieval.expansion import expand
 from qfocus.strategies.base import OnePromptStrategy, Plan, register
@@ -39,12 +39,13 @@ class Retrieve(OnePromptStrategy):
         marker = builder.encode(ELISION)
         expanded = None
         if n_tokens > budget and index.reach(Query(query)) < config.broad_below:  # a broad query: truncate's prompt
+            ids = keep_head_and_tail(index.doc.ids, budget, self.config.head_fraction, marker)
             chosen = head_and_tail_spans(index.doc, budget, self.config.head_fraction, len(marker), "broad")
         else:
             expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
             scores = score(index, expanded, config) if expanded else np.zeros(len(index.passages))
             chosen = select(index.passages, scores, n_tokens, budget, config.coverage, len(marker))
-        ids, chosen = assemble(chosen, index.doc, marker)
+            ids, chosen = assemble(chosen, index.doc, marker)
         prompt = builder.build(query, ids, document_tokens=n_tokens)
         prompt = Prompt(prompt.input_ids, prompt.query_mask, n_tokens, _read(chosen))
         return prompt, chosen, int(expanded is not None and config.mugi)

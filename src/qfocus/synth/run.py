@@ -112,7 +112,8 @@ def _resume(config: SynthConfig, out: Path, progress: Path) -> dict[str, dict]:
         return {}
     lines = _whole_lines(progress)
     if lines and "config" in lines[0]:
-        changed = sorted(k for k, v in _settings(config).items() if lines[0]["config"].get(k) != v)
+        before = {**_settings(SynthConfig()), **lines[0]["config"]}  # a setting added since: its default then
+        changed = sorted(k for k, v in _settings(config).items() if before.get(k) != v)
         if changed:
             raise InputError(f"{out} was written with other settings ({', '.join(changed)}): "
                              "use the same options to resume, or choose another --out")
