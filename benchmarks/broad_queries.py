@@ -1,0 +1,59 @@
+"""How well `retrieve`'s reach (the share of a document's passages that hold a word of the query,
+`DocumentIndex.reach`) tells broad queries from specific ones, per threshold, on whole splits:
+QMSum names its general queries, and SQuALITY's first question of every story is the plot question.
+No model runs: the SmolLM2 tokenizer cuts the passages, BM25 decides which hold a query word.
+
+    python benchmarks/broad_queries.py --out benchmarks/results/broad_queries.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from transformers import AutoTokenizer
+
+from by_query_type import kind
+from qfocus.data import load_dataset
+from qfocus.models import resolve_checkpoint
+from qfocus.retrieval import Query, document_index
+
+SPLITS = ("qmsum:train", "qmsum:val", "squality:train", "squality:val")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--splits", nargs="+", default=list(SPLITS))
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.25, 0.3])
+    parser.add_argument("--passage-tokens", type=int, default=128)
+    parser.add_argument("--out", default="benchmarks/results/broad_queries.json")
+    args = parser.parse_args()
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("smollm2"), local_files_only=True)
+    result = {"passage_tokens": args.passage_tokens, "splits": {}}
+    for name_split in args.splits:
+        name, split = name_split.split(":")
+        reach, general = [], []
+        for example in load_dataset(name, split):
+            reach.append(document_index(tokenizer, example.document, args.passage_tokens).reach(Query(example.query)))
+            general.append(kind(example.id) == "general")
+        reach, general = np.array(reach), np.array(general)
+        rows = {}
+        for t in args.thresholds:
+            broad = reach < t
+            rows[str(t)] = {"accuracy": round(float((broad == general).mean()), 3),
+                            "general_called_broad": round(float(broad[general].mean()), 3),
+                            "specific_called_broad": round(float(broad[~general].mean()), 3)}
+        result["splits"][name_split] = {"queries": int(len(reach)), "general": int(general.sum()),
+                                        "median_reach": {"general": round(float(np.median(reach[general])), 3),
+                                                         "specific": round(float(np.median(reach[~general])), 3)},
+                                        "thresholds": rows}
+        best = max(rows, key=lambda t: rows[t]["accuracy"])
+        print(f"{name_split}: {len(reach)} queries ({int(general.sum())} general); best threshold {best}: {rows[best]}")
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
