@@ -20,26 +20,19 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from transformers import AutoTokenizer
 
-from by_query_type import kind
+from by_query_type import kind, scored
 from qfocus.data import load_dataset
-from qfocus.evaluation.bootstrap import corpus_metrics, paired_bootstrap
 from qfocus.evaluation.compare import folder_name
-from qfocus.evaluation.rouge import METRICS
 from qfocus.models import resolve_checkpoint
 from qfocus.retrieval import Query, document_index
 
 
 def summary(rows: list[dict], base: list[dict]) -> dict:
-    scores = [r["scores"] for r in rows]
-    means = corpus_metrics(np.array([[s[m] for m in METRICS] for s in scores]))
-    out = {"examples": len(rows), "rougeLsum": round(float(means[2]), 2), "geometric_mean": round(float(means[3]), 2)}
-    if rows is not base:
-        d = paired_bootstrap([b["scores"] for b in base], scores)
-        out["difference"] = {"geometric_mean": str(d["geometric_mean"]), "rougeLsum": str(d["rougeLsum"])}
-    return out
+    """`rows`' scores, and their difference from `base` (the same examples) unless they are `base`."""
+    baseline = None if rows is base else [b["scores"] for b in base]
+    return {"examples": len(rows), **scored([r["scores"] for r in rows], baseline)}
 
 
 def main() -> None:

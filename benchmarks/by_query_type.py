@@ -31,6 +31,17 @@ def kind(example_id: str) -> str | None:
     return None
 
 
+def scored(scores: list[dict], baseline: list[dict] | None) -> dict:
+    """R-Lsum and geometric mean of per-example `scores`, and with `baseline` (the same examples' scores
+    under the baseline) the paired bootstrap 95% interval of the difference."""
+    means = corpus_metrics(np.array([[s[m] for m in METRICS] for s in scores]))
+    entry = {"rougeLsum": round(float(means[2]), 2), "geometric_mean": round(float(means[3]), 2)}
+    if baseline is not None:
+        d = paired_bootstrap(baseline, scores)
+        entry["difference"] = {"geometric_mean": str(d["geometric_mean"]), "rougeLsum": str(d["rougeLsum"])}
+    return entry
+
+
 def main(folder: str) -> None:
     folder = Path(folder)
     comparison = json.loads((folder / "comparison.json").read_text())
@@ -47,12 +58,7 @@ def main(folder: str) -> None:
         for name, rows in runs.items():
             assert [rows[i]["id"] for i in keep] == [runs[baseline][i]["id"] for i in keep]
             scores = [rows[i]["scores"] for i in keep]
-            means = corpus_metrics(np.array([[s[m] for m in METRICS] for s in scores]))
-            entry = {"rougeLsum": round(float(means[2]), 2), "geometric_mean": round(float(means[3]), 2)}
-            if name != baseline:
-                d = paired_bootstrap(base, scores)
-                entry["difference"] = {"geometric_mean": str(d["geometric_mean"]), "rougeLsum": str(d["rougeLsum"])}
-            result[query_type]["runs"][name] = entry
+            result[query_type]["runs"][name] = scored(scores, None if name == baseline else base)
     (folder / "by_query_type.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 

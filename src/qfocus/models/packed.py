@@ -23,9 +23,8 @@ kernel's form w = (q − 8)·d + (min + 8·d).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
