@@ -1,5 +1,5 @@
 """How well `retrieve`'s reach (the share of a document's passages that hold a word of the query,
-`DocumentIndex.reach`) tells broad queries from specific ones, per threshold, on whole splits:
+`DocumentIndex.reach`) tells broad queries from specific ones, per threshold, on whole splits (with each split's document lengths in tokens):
 QMSum names its general queries, and SQuALITY's first question of every story is the plot question.
 No model runs: the SmolLM2 tokenizer cuts the passages, BM25 decides which hold a query word.
 
@@ -33,10 +33,12 @@ def main() -> None:
     result = {"passage_tokens": args.passage_tokens, "splits": {}}
     for name_split in args.splits:
         name, split = name_split.split(":")
-        reach, general = [], []
+        reach, general, lengths = [], [], {}
         for example in load_dataset(name, split):
-            reach.append(document_index(tokenizer, example.document, args.passage_tokens).reach(Query(example.query)))
+            index = document_index(tokenizer, example.document, args.passage_tokens)
+            reach.append(index.reach(Query(example.query)))
             general.append(kind(example.id) == "general")
+            lengths[example.document] = len(index.doc.ids)
         reach, general = np.array(reach), np.array(general)
         rows = {}
         for t in args.thresholds:
@@ -45,6 +47,7 @@ def main() -> None:
                             "general_called_broad": round(float(broad[general].mean()), 3),
                             "specific_called_broad": round(float(broad[~general].mean()), 3)}
         result["splits"][name_split] = {"queries": int(len(reach)), "general": int(general.sum()),
+                                        "document_tokens": sorted(lengths.values()),
                                         "median_reach": {"general": round(float(np.median(reach[general])), 3),
                                                          "specific": round(float(np.median(reach[~general])), 3)},
                                         "thresholds": rows}
