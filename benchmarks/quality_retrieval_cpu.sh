@@ -4,7 +4,7 @@
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
 #   bash benchmarks/quality_retrieval_cpu.sh     # ~3.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
-# Set STEPS="1 3" to run some steps only (steps 5-7, the shipped adapter and SQuALITY, are not in the default).
+# Set STEPS="1 3" to run some steps only (steps 5-9 are not in the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
@@ -52,5 +52,11 @@ for step in $STEPS; do
     [ -f runs/cmp-qmsum-val-2k-refine-16/comparison.json ] || $Q compare --data qmsum --split val --context-window 2048 \
       --batch-size 1 --adapter none --strategies truncate,refine --limit 16 --out runs/cmp-qmsum-val-2k-refine-16
     keep runs/cmp-qmsum-val-2k-refine-16 ;;
+  9)  # every strategy on the 120 queries of step 1, zero-shot, bf16 with packed decoding, one query at a time:
+      # retrieve with its defaults (broad rule on), ± MuGI, and both chains. ~5 h on 2 cores: --resume continues
+      # a stopped run (each strategy's answers so far are kept), so it may span sessions.
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
+      --strategies truncate,retrieve,retrieve:mugi=true,mapreduce,refine --out runs/cmp-qmsum-val-2k-all
+    keep runs/cmp-qmsum-val-2k-all ;;
   esac
 done

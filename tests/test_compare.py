@@ -99,6 +99,36 @@ def test_compare_runs_every_strategy_on_the_same_examples(capsys, tmp_path, tiny
     assert code == 0 and "Δ R-Lsum [95% CI]" in table and "n = 4" in table
 
 
+def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, tmp_path, tiny_checkpoint):
+    _meeting_jsonl(tmp_path / "test.jsonl", meetings=3)
+    out = tmp_path / "run"
+    args = ["eval", "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path), "--limit", "5",
+            "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--batch-size", "2", "--out", str(out)]
+    assert run_cli(capsys, *args)[0] == 0
+    whole = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    # stopped after two answers, in the middle of writing the third; the second answer marked to show it is kept
+    kept = [dict(whole[0]), dict(whole[1], prediction="KEPT")]
+    (out / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept) + '{"id": "half')
+    (out / "metrics.json").unlink()
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert code == 0, err
+    resumed = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in resumed] == [r["id"] for r in whole]
+    assert resumed[1]["prediction"] == "KEPT"
+    assert [r["prediction"] for r in resumed[2:]] == [r["prediction"] for r in whole[2:]]  # the rest answered as before
+    assert json.loads((out / "metrics.json").read_text())["resumed"] == 2
+    # other settings or other examples are refused in one line; without --resume a run starts over
+    code, _, err = run_cli(capsys, *args, "--resume", "--max-new-tokens", "6")
+    assert_one_line_error(code, err, "holds a run with other settings (summarize)")
+    code, _, err = run_cli(capsys, *[a if a != "5" else "4" for a in args], "--resume")
+    assert_one_line_error(code, err, "holds a run with other settings (limit)")
+    (out / "settings.json").unlink()
+    code, _, err = run_cli(capsys, *[a if a != "5" else "4" for a in args], "--resume")
+    assert_one_line_error(code, err, "answers other examples than these")
+    assert run_cli(capsys, *args)[0] == 0
+    assert [json.loads(line)["prediction"] for line in (out / "predictions.jsonl").read_text().splitlines()][1] != "KEPT"
+
+
 @pytest.mark.parametrize("strategies, needle", [
     ("truncate,nope", "unknown strategy 'nope' in --strategies"),
     ("truncate,retrieve:bogus=1", "unknown setting 'bogus'"),

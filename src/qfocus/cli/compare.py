@@ -18,6 +18,9 @@ contains 0 means the data cannot tell the two apart.
 spec may carry settings after colons: retrieve:scorer=bm25:coverage=0.5. Every option of
 `qfocus eval` applies to all strategies (e.g. --context-window, --adapter); a spec may name its own
 adapter: truncate:adapter=none is zero-shot beside the shipped default (truncate).
+
+A long comparison that stops (a closed laptop, a session's time limit) continues where it stopped when
+run again with the same options and --resume: every strategy keeps the answers it has written.
 """
 
 EXAMPLES = """\
@@ -26,6 +29,7 @@ examples:
   qfocus compare --data qmsum --strategies truncate,retrieve:scorer=bm25,retrieve:mugi=true --baseline truncate --out runs/cmp-bm25
   qfocus compare --data qmsum-gold --adapter runs/qmsum-ideal-lora --strategies truncate,retrieve --limit 120 --out runs/cmp-he
   qfocus compare --data squality --context-window 2048 --strategies truncate,truncate:adapter=none --out runs/cmp-shipped
+  qfocus compare --data qmsum --strategies truncate,refine --limit 120 --out runs/cmp-refine --resume   # again after a stop
 """
 
 

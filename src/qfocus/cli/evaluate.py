@@ -18,6 +18,7 @@ examples:
   qfocus eval --data covidet --split val --limit 20 --out runs/covidet-zero-shot
   qfocus eval --data covidet --split val --adapter runs/covidet-ideal --limit 20 --out runs/covidet-ideal-eval
   qfocus eval --data qmsum --data-dir /data/qmsum --context-window 4096 --out runs/qmsum-4k
+  qfocus eval --data qmsum --strategy refine --out runs/qmsum-refine --resume   # continue a stopped run
   qfocus eval --config eval.yaml          # keys: data, split, ..., summarize: {model, strategy, generation: {...}}
 """
 

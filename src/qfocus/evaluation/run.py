@@ -6,6 +6,8 @@ Writes into `out/`:
   metrics.json       ROUGE-1/2/Lsum F1 ×100 (max over references), their geometric mean, mean prompt
                      tokens, seconds per example, peak RSS, the dtype the model ran in, the batch size
                      used, the example count and the full config
+  settings.json      the config, written first: `resume=True` continues a stopped run only under the
+                     same settings, keeping the answers already in predictions.jsonl
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from qfocus.config import SummarizeConfig
 from qfocus.errors import InputError
 
 PICKS = ("spread", "first", "documents")
+SETTINGS_FILE = "settings.json"
+MOVABLE = ("out", "resume")  # what a resumed run may change: where the folder lives, and --resume itself
 
 
 @dataclass
@@ -36,6 +40,7 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata={"help": "Evaluate N examples spread over the split (see --pick); default: all."})
     pick: str = field(default="spread", metadata={"help": "With --limit: spread (every k-th example over the whole split), first (the first N), or documents (every query of N documents spread over the split: lift adapts once per document)."})
     out: str = field(default="runs/eval", metadata={"help": "Folder for predictions.jsonl and metrics.json."})
+    resume: bool = field(default=False, metadata={"help": "Continue a stopped run in --out: keep the answers already in its predictions.jsonl (same examples, same settings) and answer the rest."})
     batch_size: int = field(default=8, metadata={"help": "Examples answered in one batched generate call (truncate, full, retrieve; greedy; float32 on a CPU: the answers equal one at a time); 1 decodes one at a time."})
     summarize: SummarizeConfig = field(default_factory=SummarizeConfig)
 
@@ -100,10 +105,17 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows = answered(out, examples, config)
+    kept = len(rows)
+    (out / SETTINGS_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
     with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
+        for row in rows:
+            predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
+        predictions.flush()
+        if on_example is not None and kept:
+            on_example(kept, len(examples))
         size = config.batch_size if batches(lm, strategy, config) else 1
-        for begin in range(0, len(examples), size):
+        for begin in range(kept, len(examples), size):
             batch = examples[begin : begin + size]
             summaries = strategy.summarize_batch(lm, [(e.document, e.query) for e in batch])
             for example, summary in zip(batch, summaries):
@@ -128,7 +140,33 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
         "decode_weights": "int4" if lm.packed else "full",
         "batch_size": size,
         "examples": len(rows),
+        "resumed": kept,  # answers kept from a stopped run (--resume); seconds are each answer's own, peak RSS this process's
         "config": asdict(config),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
+    """The rows a stopped run in `out` already wrote (with `config.resume`; otherwise none: a new run
+    replaces the folder's answers). Refuses a folder written with other settings or other examples."""
+    path, saved = out / "predictions.jsonl", out / SETTINGS_FILE
+    if not config.resume or not path.is_file():
+        return []
+    if saved.is_file():
+        before, now = json.loads(saved.read_text()), json.loads(json.dumps(asdict(config)))
+        changed = sorted(k for k in now if k not in MOVABLE and before.get(k) != now[k])
+        if changed:
+            raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
+                             "resume with the same options, or choose another --out")
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the line being written when the run stopped
+            break
+    ids = [e.id for e in examples]
+    if len(rows) > len(ids) or [r["id"] for r in rows] != ids[: len(rows)]:
+        raise InputError(f"{out}/predictions.jsonl answers other examples than these: "
+                         "resume with the same data, split, --limit and --pick, or choose another --out")
+    return rows
