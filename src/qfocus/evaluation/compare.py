@@ -57,7 +57,7 @@ def folder_name(spec: str) -> str:
 def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] | None = None, on_convert=None) -> dict:
     """Run every spec on the same examples with one loaded model; returns the comparison written to disk."""
     from qfocus.evaluation.run import load_examples, run_examples
-    from qfocus.models import load_model
+    from qfocus.models import load_for
     from qfocus.strategies import get_strategy, strategy_config
 
     specs = config.specs()
@@ -71,8 +71,7 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
         folder = strategies[spec].adapter_folder()
         if lm is None or folder != loaded:
             lm = None  # free the last one first
-            loaded, lm = folder, load_model(summarize.model, dtype=summarize.dtype, adapter=folder, on_convert=on_convert,
-                                               decode_weights=summarize.decode_weights)
+            loaded, lm = folder, load_for(summarize, folder, on_convert)
         run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
         progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
         run_examples(lm, strategies[spec], examples, run, progress)

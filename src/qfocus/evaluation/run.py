@@ -68,13 +68,12 @@ def load_examples(config: EvalConfig) -> list:
 
 def evaluate(config: EvalConfig, on_example: Callable[[int, int], None] | None = None, on_convert=None) -> dict:
     """Run the evaluation described by `config`; returns the metrics written to metrics.json."""
-    from qfocus.models import load_model
+    from qfocus.models import load_for
     from qfocus.strategies import get_strategy
 
     examples = load_examples(config)
     strategy = get_strategy(config.summarize.strategy, config.summarize)
-    lm = load_model(config.summarize.model, dtype=config.summarize.dtype, adapter=strategy.adapter_folder(),
-                    on_convert=on_convert, decode_weights=config.summarize.decode_weights)
+    lm = load_for(config.summarize, strategy.adapter_folder(), on_convert)
     return run_examples(lm, strategy, examples, config, on_example)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from qfocus.config import DTYPE_NAMES
+from qfocus.config import DTYPE_NAMES, SummarizeConfig
 from qfocus.errors import InputError, ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
@@ -140,3 +140,10 @@ def load_model(
         window = min(window, trained or window)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name_or_path, context_window=int(window), expert=expert,
                        packed=packed)
+
+
+def load_for(config: SummarizeConfig, adapter: str | Path | None, on_convert=None) -> LoadedModel:
+    """`config.model` in the dtype and decode weights `config` names, with `adapter` (a strategy's
+    `adapter_folder()`): how every command that answers queries loads its model."""
+    return load_model(config.model, dtype=config.dtype, adapter=adapter, on_convert=on_convert,
+                      decode_weights=config.decode_weights)

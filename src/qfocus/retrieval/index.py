@@ -58,12 +58,18 @@ class DocumentIndex:
         self.passages: list[Passage] = split_passages(doc, passage_tokens)
         self.texts = [doc.text[p.start : p.end] for p in self.passages]
         self._bm25: BM25Index | None = None
+        self._last: tuple[str, np.ndarray] | None = None  # the last query's BM25 scores (reach, then score)
         self._vectors: dict[int, np.ndarray] = {}
 
     def bm25(self, query: Query) -> np.ndarray:
-        if self._bm25 is None:
-            self._bm25 = BM25Index(self.texts)
-        return self._bm25.scores(query.lexical())
+        text = query.lexical()
+        if self._last is None or self._last[0] != text:
+            if self._bm25 is None:
+                self._bm25 = BM25Index(self.texts)
+            scores = self._bm25.scores(text)
+            scores.setflags(write=False)  # shared between callers
+            self._last = (text, scores)
+        return self._last[1]
 
     def reach(self, query: Query) -> float:
         """Share of the passages that hold a word of the query (BM25 > 0). A broad query ("summarize

@@ -82,15 +82,15 @@ class ChatRequest(BaseModel):
 
 
 def create_app(config: ServeConfig, load=None) -> FastAPI:
-    """The app for `config`. `load(adapter_folder) -> LoadedModel` defaults to `qfocus.models.load_model`
+    """The app for `config`. `load(adapter_folder) -> LoadedModel` defaults to `qfocus.models.load_for`
     of `config.model`; tests pass their own."""
     from qfocus.shipped import resolve_adapter
 
     if load is None:
-        from qfocus.models import load_model
+        from qfocus.models import load_for
 
         def load(folder):
-            return load_model(config.model, dtype=config.dtype, adapter=folder, decode_weights=config.decode_weights)
+            return load_for(config, folder)
 
     worker = Worker(load, config.queue, config.max_document_tokens)
     files: OrderedDict[str, Document] = OrderedDict()  # uploaded documents by file id

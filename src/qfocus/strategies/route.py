@@ -11,7 +11,7 @@ from __future__ import annotations
 from qfocus.documents import check_query, check_text
 from qfocus.errors import InputError
 from qfocus.generation import Callbacks
-from qfocus.models import LoadedModel, load_model
+from qfocus.models import LoadedModel, load_for
 from qfocus.strategies.base import Strategy, Summary, get_strategy, register, strategy_config
 
 
@@ -66,6 +66,5 @@ class Route(Strategy):
         if folder == self.adapter_folder():
             return lm
         if folder not in self._models:
-            self._models[folder] = load_model(self.config.model, dtype=self.config.dtype, adapter=folder,
-                                                    decode_weights=self.config.decode_weights)
+            self._models[folder] = load_for(self.config, folder)
         return self._models[folder]
