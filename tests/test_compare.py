@@ -117,16 +117,50 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
     assert resumed[1]["prediction"] == "KEPT"
     assert [r["prediction"] for r in resumed[2:]] == [r["prediction"] for r in whole[2:]]  # the rest answered as before
     assert json.loads((out / "metrics.json").read_text())["resumed"] == 2
-    # other settings or other examples are refused in one line; without --resume a run starts over
+    # other settings, another model load, other examples, no settings: refused in one line
     code, _, err = run_cli(capsys, *args, "--resume", "--max-new-tokens", "6")
-    assert_one_line_error(code, err, "holds a run with other settings (summarize)")
-    code, _, err = run_cli(capsys, *[a if a != "5" else "4" for a in args], "--resume")
-    assert_one_line_error(code, err, "holds a run with other settings (limit)")
+    assert_one_line_error(code, err, "other settings (summarize.generation.max_new_tokens)")
+    fewer = [a if a != "5" else "4" for a in args]
+    code, _, err = run_cli(capsys, *fewer, "--resume")
+    assert_one_line_error(code, err, "other settings (limit)")
+    settings = json.loads((out / "settings.json").read_text())
+    assert settings["loaded"] == {"dtype": "float32", "decode_weights": "full", "device": "cpu"}
+    (out / "metrics.json").unlink()
+    (out / "settings.json").write_text(json.dumps({**settings, "loaded": {**settings["loaded"], "dtype": "bfloat16"}}))
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert_one_line_error(code, err, "holds answers of the model loaded as")
     (out / "settings.json").unlink()
-    code, _, err = run_cli(capsys, *[a if a != "5" else "4" for a in args], "--resume")
-    assert_one_line_error(code, err, "answers other examples than these")
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert_one_line_error(code, err, "without the settings they were made with")
+    # a finished run of an older version (metrics.json, no settings.json) is checked against its metrics' config
+    assert run_cli(capsys, *args)[0] == 0
+    (out / "settings.json").unlink()
+    code, _, err = run_cli(capsys, *fewer, "--resume")
+    assert_one_line_error(code, err, "other settings (limit)")
+    # without --resume a run starts over
     assert run_cli(capsys, *args)[0] == 0
     assert [json.loads(line)["prediction"] for line in (out / "predictions.jsonl").read_text().splitlines()][1] != "KEPT"
+
+
+def test_resumed_compare_leaves_finished_strategies_alone(capsys, tmp_path, tiny_checkpoint):
+    _meeting_jsonl(tmp_path / "test.jsonl", meetings=2)
+    out = tmp_path / "cmp"
+    args = ["compare", "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path), "--strategies", "truncate,lead",
+            "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--resamples", "100", "--out", str(out)]
+    assert run_cli(capsys, *args)[0] == 0
+    finished = (out / "truncate" / "metrics.json").read_text()
+    (out / "lead" / "metrics.json").unlink()  # lead stopped after its first answer
+    lines = (out / "lead" / "predictions.jsonl").read_text().splitlines()
+    (out / "lead" / "predictions.jsonl").write_text(lines[0] + "\n")
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert code == 0, err
+    assert (out / "truncate" / "metrics.json").read_text() == finished  # not answered again, not rewritten
+    assert json.loads((out / "lead" / "metrics.json").read_text())["resumed"] == 1
+    def answers(text):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in text.splitlines()]
+
+    assert answers((out / "lead" / "predictions.jsonl").read_text()) == answers("\n".join(lines))
+    assert json.loads((out / "comparison.json").read_text())["examples"] == len(lines)
 
 
 @pytest.mark.parametrize("strategies, needle", [

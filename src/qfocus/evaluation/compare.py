@@ -56,7 +56,7 @@ def folder_name(spec: str) -> str:
 
 def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] | None = None, on_convert=None) -> dict:
     """Run every spec on the same examples with one loaded model; returns the comparison written to disk."""
-    from qfocus.evaluation.run import load_examples, run_examples
+    from qfocus.evaluation.run import answered, load_examples, run_examples
     from qfocus.models import load_for
     from qfocus.strategies import get_strategy, strategy_config
 
@@ -64,17 +64,22 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     configs = {s: strategy_config(config.eval.summarize, s) for s in specs}
     strategies = {s: get_strategy(c.strategy, c) for s, c in configs.items()}
     examples = load_examples(config.eval)
-    summarize, lm, loaded = config.eval.summarize, None, None
     out = Path(config.eval.out)
+    runs = {s: replace(config.eval, out=str(out / folder_name(s)), summarize=configs[s]) for s in specs}
+    # With --resume, every folder is checked before any work, and finished ones are left as they are.
+    done = {s for s in specs if len(answered(Path(runs[s].out), examples, runs[s])) == len(examples)
+            and (Path(runs[s].out) / "metrics.json").is_file()}
+    summarize, lm, loaded = config.eval.summarize, None, None
     for spec in specs:
+        if spec in done:
+            continue
         # One model load per run of specs with the same adapter (truncate:adapter=none beside the default).
         folder = strategies[spec].adapter_folder()
         if lm is None or folder != loaded:
             lm = None  # free the last one first
             loaded, lm = folder, load_for(summarize, folder, on_convert)
-        run = replace(config.eval, out=str(out / folder_name(spec)), summarize=configs[spec])
         progress = (lambda done, total, spec=spec: on_example(spec, done, total)) if on_example else None
-        run_examples(lm, strategies[spec], examples, run, progress)
+        run_examples(lm, strategies[spec], examples, runs[spec], progress)
     from qfocus.evaluation.report import load_runs, write_comparison
 
     rows = load_runs([out / folder_name(s) for s in specs], names=specs)

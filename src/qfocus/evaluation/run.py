@@ -13,6 +13,7 @@ Writes into `out/`:
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,9 @@ from qfocus.errors import InputError
 
 PICKS = ("spread", "first", "documents")
 SETTINGS_FILE = "settings.json"
-MOVABLE = ("out", "resume")  # what a resumed run may change: where the folder lives, and --resume itself
+# What a resumed run may change: where the folder and the data live, --resume itself, and the batch size
+# (batched answers equal one-at-a-time ones wherever batches are used on a CPU; on a GPU up to the last bits).
+MOVABLE = ("out", "resume", "data_dir", "batch_size")
 
 
 @dataclass
@@ -105,15 +108,21 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = answered(out, examples, config)
+    if rows and len(rows) == len(examples) and (out / "metrics.json").is_file():
+        return json.loads((out / "metrics.json").read_text())  # finished before: nothing to answer
+    loaded = _loaded(lm)
+    saved = _read_settings(out) if rows else None
+    if saved is not None and saved.get("loaded", loaded) != loaded:
+        raise InputError(f"{out} holds answers of the model loaded as {saved['loaded']}, not {loaded}: "
+                         "resume on the same kind of machine with the same --dtype, or choose another --out")
+    size = config.batch_size if batches(lm, strategy, config) else 1
+    rows = rows[: len(rows) - len(rows) % size]  # whole batches only: the rest are answered as one run would
     kept = len(rows)
-    (out / SETTINGS_FILE).write_text(json.dumps(asdict(config), indent=2) + "\n")
-    with (out / "predictions.jsonl").open("w", encoding="utf-8") as predictions, PeakRSS() as peak:
-        for row in rows:
-            predictions.write(json.dumps(row, ensure_ascii=False) + "\n")
-        predictions.flush()
+    _write(out / SETTINGS_FILE, json.dumps({**asdict(config), "loaded": loaded}, indent=2) + "\n")
+    _write(out / "predictions.jsonl", "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    with (out / "predictions.jsonl").open("a", encoding="utf-8") as predictions, PeakRSS() as peak:
         if on_example is not None and kept:
             on_example(kept, len(examples))
-        size = config.batch_size if batches(lm, strategy, config) else 1
         for begin in range(kept, len(examples), size):
             batch = examples[begin : begin + size]
             summaries = strategy.summarize_batch(lm, [(e.document, e.query) for e in batch])
@@ -135,37 +144,77 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
         "mean_model_calls": round(sum(r["model_calls"] for r in rows) / len(rows), 2),
         "seconds_per_example": round(sum(r["seconds"] for r in rows) / len(rows), 3),
         "peak_rss_mb": peak.mb,
-        "dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
-        "decode_weights": "int4" if lm.packed else "full",
+        **loaded,
         "batch_size": size,
         "examples": len(rows),
         "resumed": kept,  # answers kept from a stopped run (--resume); seconds are each answer's own, peak RSS this process's
         "config": asdict(config),
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    _write(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
 def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
     """The rows a stopped run in `out` already wrote (with `config.resume`; otherwise none: a new run
     replaces the folder's answers). Refuses a folder written with other settings or other examples."""
-    path, saved = out / "predictions.jsonl", out / SETTINGS_FILE
+    path = out / "predictions.jsonl"
     if not config.resume or not path.is_file():
         return []
-    if saved.is_file():
-        before, now = json.loads(saved.read_text()), json.loads(json.dumps(asdict(config)))
-        changed = sorted(k for k in now if k not in MOVABLE and before.get(k) != now[k])
-        if changed:
-            raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
-                             "resume with the same options, or choose another --out")
+    saved = _read_settings(out)
+    if saved is None:
+        raise InputError(f"{out} holds answers without the settings they were made with (written before --resume "
+                         "existed): choose another --out")
+    changed = _differences(saved, json.loads(json.dumps(asdict(config))))
+    if changed:
+        raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
+                         "resume with the same options, or choose another --out")
     rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):  # not splitlines(): answers may hold U+2028
         try:
             rows.append(json.loads(line))
-        except json.JSONDecodeError:  # the line being written when the run stopped
+        except json.JSONDecodeError:  # the line being written when the run stopped (or the empty last one)
             break
     ids = [e.id for e in examples]
     if len(rows) > len(ids) or [r["id"] for r in rows] != ids[: len(rows)]:
         raise InputError(f"{out}/predictions.jsonl answers other examples than these: "
                          "resume with the same data, split, --limit and --pick, or choose another --out")
     return rows
+
+
+def _read_settings(out: Path) -> dict | None:
+    """settings.json, or for a finished run without one the config its metrics.json records."""
+    for name, key in ((SETTINGS_FILE, None), ("metrics.json", "config")):
+        if (out / name).is_file():
+            try:
+                saved = json.loads((out / name).read_text())
+            except json.JSONDecodeError:
+                raise InputError(f"{out / name} is not JSON (cut short?): choose another --out") from None
+            return saved[key] if key else saved
+    return None
+
+
+def _differences(before: dict, now: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ (MOVABLE ones aside; keys `now` lacks are not settings)."""
+    changed = []
+    for key, value in now.items():
+        if not prefix and key in MOVABLE:
+            continue
+        old = before.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            changed += _differences(old, value, f"{prefix}{key}.")
+        elif old != value:
+            changed.append(prefix + key)
+    return changed
+
+
+def _loaded(lm) -> dict:
+    """What the loaded model resolved `auto` to: a resumed run must answer with the same."""
+    return {"dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
+            "decode_weights": "int4" if lm.packed else "full", "device": lm.device.type}
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace `path` whole (a stop while writing leaves the old file, never half of the new)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
