@@ -99,11 +99,16 @@ def test_compare_runs_every_strategy_on_the_same_examples(capsys, tmp_path, tiny
     assert code == 0 and "Δ R-Lsum [95% CI]" in table and "n = 4" in table
 
 
+def _tiny_run(command: str, tmp_path, checkpoint, meetings: int, *options: str) -> tuple[list[str], object]:
+    """CLI arguments of `command` on a fixture test split of `meetings` meetings, and the output folder."""
+    _meeting_jsonl(tmp_path / "test.jsonl", meetings=meetings)
+    out = tmp_path / command
+    return [command, "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path), *options,
+            "--model", str(checkpoint), "--max-new-tokens", "4", "--out", str(out)], out
+
+
 def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, tmp_path, tiny_checkpoint):
-    _meeting_jsonl(tmp_path / "test.jsonl", meetings=3)
-    out = tmp_path / "run"
-    args = ["eval", "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path), "--limit", "5",
-            "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--batch-size", "2", "--out", str(out)]
+    args, out = _tiny_run("eval", tmp_path, tiny_checkpoint, 3, "--limit", "5", "--batch-size", "2")
     assert run_cli(capsys, *args)[0] == 0
     whole = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     # stopped after two answers, in the middle of writing the third; the second answer marked to show it is kept
@@ -143,10 +148,7 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
 
 
 def test_resumed_compare_leaves_finished_strategies_alone(capsys, tmp_path, tiny_checkpoint):
-    _meeting_jsonl(tmp_path / "test.jsonl", meetings=2)
-    out = tmp_path / "cmp"
-    args = ["compare", "--data", "qmsum", "--split", "test", "--data-dir", str(tmp_path), "--strategies", "truncate,lead",
-            "--model", str(tiny_checkpoint), "--max-new-tokens", "4", "--resamples", "100", "--out", str(out)]
+    args, out = _tiny_run("compare", tmp_path, tiny_checkpoint, 2, "--strategies", "truncate,lead", "--resamples", "100")
     assert run_cli(capsys, *args)[0] == 0
     finished = (out / "truncate" / "metrics.json").read_text()
     (out / "lead" / "metrics.json").unlink()  # lead stopped after its first answer
