@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from qfocus.config import DTYPE_NAMES, SummarizeConfig
+from qfocus.config import DTYPE_NAMES
 from qfocus.errors import InputError, ModelNotAvailable
 from qfocus.models.cache import cache_dir, cached_checkpoint, convert_gguf
 from qfocus.models.embedded import EMBEDDED, EmbeddedModel
@@ -142,8 +142,16 @@ def load_model(
                        packed=packed)
 
 
-def load_for(config: SummarizeConfig, adapter: str | Path | None, on_convert=None) -> LoadedModel:
+class ModelChoice(Protocol):
+    """The options that pick a model: SummarizeConfig's, and `qfocus serve`'s ServeConfig's."""
+
+    model: str
+    dtype: str
+    decode_weights: str
+
+
+def load_for(config: ModelChoice, adapter: str | Path | None, on_convert=None) -> LoadedModel:
     """`config.model` in the dtype and decode weights `config` names, with `adapter` (a strategy's
-    `adapter_folder()`): how every command that answers queries loads its model."""
+    `adapter_folder()`): how eval, compare, the route strategy and the service load their models."""
     return load_model(config.model, dtype=config.dtype, adapter=adapter, on_convert=on_convert,
                       decode_weights=config.decode_weights)
