@@ -58,5 +58,12 @@ for step in $STEPS; do
     $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
       --strategies truncate,retrieve,retrieve:mugi=true,mapreduce,refine --out runs/cmp-qmsum-val-2k-all
     keep runs/cmp-qmsum-val-2k-all ;;
+  10) # choosing on QMSum *train* (60 queries spread over it, zero-shot): passages of 256 tokens (best gold-span
+      # recall on train: benchmarks/span_recall.py), coverage 0, and a focused prompt (a 1,024-token window) against
+      # the default and truncate
+    $Q compare --data qmsum --split train --context-window 2048 --batch-size 1 --adapter none --limit 60 --resume \
+      --strategies truncate,retrieve,retrieve:passage_tokens=256,retrieve:passage_tokens=256:coverage=0,retrieve:passage_tokens=256:coverage=0:context_window=1024 \
+      --out runs/cmp-qmsum-train-2k-select
+    keep runs/cmp-qmsum-train-2k-select ;;
   esac
 done
