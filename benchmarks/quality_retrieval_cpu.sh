@@ -62,7 +62,7 @@ for step in $STEPS; do
       # recall on train: benchmarks/span_recall.py), coverage 0, and a focused prompt (a 1,024-token window) against
       # the default and truncate
     $Q compare --data qmsum --split train --context-window 2048 --batch-size 1 --adapter none --limit 60 --resume \
-      --strategies truncate,retrieve,retrieve:passage_tokens=256,retrieve:passage_tokens=256:coverage=0,retrieve:passage_tokens=256:coverage=0:context_window=1024 \
+      --strategies truncate,retrieve,retrieve:passage_tokens=256:coverage=0:context_window=1024,retrieve:passage_tokens=256:coverage=0,retrieve:passage_tokens=256 \
       --out runs/cmp-qmsum-train-2k-select
     keep runs/cmp-qmsum-train-2k-select ;;
   esac
