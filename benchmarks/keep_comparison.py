@@ -24,7 +24,7 @@ def main() -> None:
         dest.mkdir(exist_ok=True)
         shutil.copy(spec / "metrics.json", dest / "metrics.json")
         rows = []
-        for line in (spec / "predictions.jsonl").read_text(encoding="utf-8").splitlines():
+        for line in filter(None, (spec / "predictions.jsonl").read_text(encoding="utf-8").split("\n")):
             row = {k: v for k, v in json.loads(line).items() if k in KEEP}
             if "training" in row:
                 row["training"] = {k: v for k, v in row["training"].items() if k != "key"}

@@ -53,3 +53,13 @@ def test_a_strategy_that_leaves_the_shipped_adapter_out_is_labelled_without_it(c
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[2].startswith("| shipped | covidet/val | ideal-lora |")
     assert lines[3].startswith("| focus | covidet/val | focus |")
+
+
+def test_an_answer_holding_a_line_separator_stays_one_row(tmp_path):
+    from qfocus.evaluation.report import _predictions
+
+    rows = [{"id": f"q{i}", "prediction": "first\u2028second\u0085third", "scores": {"rouge1": 1.0}} for i in range(2)]
+    (tmp_path / "predictions.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                                                encoding="utf-8")
+    ids, scores = _predictions(tmp_path)
+    assert ids == ("q0", "q1") and scores == ({"rouge1": 1.0},) * 2

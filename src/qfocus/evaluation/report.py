@@ -45,7 +45,8 @@ def _predictions(folder: Path) -> tuple[tuple[str, ...], tuple[dict, ...]]:
     path = folder / "predictions.jsonl"
     if not path.is_file():
         return (), ()
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in text.split("\n") if line.strip()]  # not splitlines(): answers may hold U+2028
     return tuple(r["id"] for r in lines), tuple(r["scores"] for r in lines)
 
 
