@@ -56,7 +56,7 @@ def folder_name(spec: str) -> str:
 
 def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] | None = None, on_convert=None) -> dict:
     """Run every spec on the same examples with one loaded model; returns the comparison written to disk."""
-    from qfocus.evaluation.run import answered, load_examples, run_examples
+    from qfocus.evaluation.run import finished, load_examples, run_examples
     from qfocus.models import load_for
     from qfocus.strategies import get_strategy, strategy_config
 
@@ -67,8 +67,7 @@ def compare(config: CompareConfig, on_example: Callable[[str, int, int], None] |
     out = Path(config.eval.out)
     runs = {s: replace(config.eval, out=str(out / folder_name(s)), summarize=configs[s]) for s in specs}
     # With --resume, every folder is checked before any work, and finished ones are left as they are.
-    done = {s for s in specs if len(answered(Path(runs[s].out), examples, runs[s])) == len(examples)
-            and (Path(runs[s].out) / "metrics.json").is_file()}
+    done = {s for s in specs if finished(runs[s], examples)}
     summarize, lm, loaded = config.eval.summarize, None, None
     for spec in specs:
         if spec in done:

@@ -108,7 +108,7 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = answered(out, examples, config)
-    if rows and len(rows) == len(examples) and (out / "metrics.json").is_file():
+    if _complete(out, examples, rows):
         return json.loads((out / "metrics.json").read_text())  # finished before: nothing to answer
     loaded = _loaded(lm)
     saved = _read_settings(out) if rows else None
@@ -179,6 +179,17 @@ def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
         raise InputError(f"{out}/predictions.jsonl answers other examples than these: "
                          "resume with the same data, split, --limit and --pick, or choose another --out")
     return rows
+
+
+def finished(config: EvalConfig, examples: list) -> bool:
+    """Whether `config.out` holds a finished run of `examples` that `--resume` leaves as it is (checking
+    its settings and examples as `answered` does)."""
+    out = Path(config.out)
+    return _complete(out, examples, answered(out, examples, config))
+
+
+def _complete(out: Path, examples: list, rows: list[dict]) -> bool:
+    return bool(rows) and len(rows) == len(examples) and (out / "metrics.json").is_file()
 
 
 def _read_settings(out: Path) -> dict | None:
