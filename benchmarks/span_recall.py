@@ -4,7 +4,7 @@ that answer it (`relevant_text_span`); the recall of a selection is the share of
 characters that reach the prompt. It tells selection apart from reading: if `retrieve` holds far more
 of the gold span than `truncate` and its answers score no better, the reader is what limits.
 
-    python benchmarks/span_recall.py --split train --limit 300 --out benchmarks/results/span_recall_train.json
+    python benchmarks/span_recall.py --split train --limit 200 --out benchmarks/results/span_recall_train.json
     python benchmarks/span_recall.py --split val --out benchmarks/results/span_recall_val.json --runs \
         benchmarks/results/retrieval_cpu/cmp-qmsum-val-2k{,-he,-shipped-retrieve}
 
@@ -131,7 +131,7 @@ def main() -> None:
 
 
 def against_rouge(runs: Path, retrieve: str, examples, retrieved: list[float], truncated: list[float]) -> dict:
-    """Per-query change in gold recall (retrieve's default minus truncate's) beside the change in
+    """Per-query change in gold recall (the --retrieve-spec selection minus truncate's) beside the change in
     R-Lsum between the two runs' answers: its correlation, and the mean R-Lsum change where retrieval
     gained much of the gold span and where it did not."""
     scores = {name: {r["id"]: r["scores"]["rougeLsum"] for r in json.loads((runs / name / "per_example.json").read_text())}
