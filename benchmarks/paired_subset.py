@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("runs", type=Path, nargs="+", help="eval folders; the first is the baseline")
     args = parser.parse_args()
-    predictions = {run: [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines() if line.strip()]
+    predictions = {run: [json.loads(line) for line in (run / "predictions.jsonl").read_text().split("\n") if line.strip()]
                    for run in args.runs}
     common = set.intersection(*({r["id"] for r in rows} for rows in predictions.values()))
     order = [r["id"] for r in predictions[args.runs[0]] if r["id"] in common]
