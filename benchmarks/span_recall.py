@@ -12,7 +12,8 @@ of the gold span than `truncate` and its answers score no better, the reader is 
 `retrieve` setting as `qfocus compare` takes it. With --runs (compare folders kept
 by keep_comparison.py over the same queries, each holding `truncate` and a run of `retrieve` on every
 query), the queries are their specific ones, and per reader the per-query change in recall is set
-beside the per-query change in R-Lsum.
+beside the per-query change in R-Lsum. --recall-from FILE recomputes only that comparison from a
+JSON this script wrote.
 """
 
 from __future__ import annotations
@@ -80,8 +81,18 @@ def main() -> None:
                         help="the variant whose recall that run's selection is (default: hybrid, every query retrieved)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--context-window", type=int, default=2048)
+    parser.add_argument("--recall-from", help="a JSON this script wrote: take its queries and recalls instead of "
+                        "selecting again (only the comparison with --runs is recomputed)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    if args.recall_from:
+        result = json.loads(Path(args.recall_from).read_text())
+        recall = {v: entry["recall"] for v, entry in result["variants"].items()}
+        result["against_rouge"] = {run: against_rouge(Path(run), args.retrieve, result["ids"], recall[args.retrieve_spec],
+                                                      recall["truncate"]) for run in args.runs}
+        print(json.dumps(result["against_rouge"], indent=1))
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        return
 
     path = default_data_dir("qmsum") / f"{args.split}.jsonl"
     golds = gold_masks(path)
@@ -124,19 +135,19 @@ def main() -> None:
         print(f"{variant:60s} recall {entry['mean_recall']:.3f}  >=0.5 {entry['half_or_more']:.2f}  "
               f"none {entry['none']:.2f}  diff {entry[f'difference_vs_{args.variants[0]}']}")
     if args.runs:
-        result["against_rouge"] = {run: against_rouge(Path(run), args.retrieve, examples, recall[args.retrieve_spec],
+        result["against_rouge"] = {run: against_rouge(Path(run), args.retrieve, [e.id for e in examples], recall[args.retrieve_spec],
                                                       recall["truncate"]) for run in args.runs}
         print(json.dumps(result["against_rouge"], indent=1))
     Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
 
 
-def against_rouge(runs: Path, retrieve: str, examples, retrieved: list[float], truncated: list[float]) -> dict:
+def against_rouge(runs: Path, retrieve: str, ids: list[str], retrieved: list[float], truncated: list[float]) -> dict:
     """Per-query change in gold recall (the --retrieve-spec selection minus truncate's) beside the change in
     R-Lsum between the two runs' answers: its correlation, and the mean R-Lsum change where retrieval
-    gained much of the gold span and where it did not."""
+    gained much of the gold span and where it did not; and each run's mean R-Lsum by how much of the
+    gold its own prompt held."""
     scores = {name: {r["id"]: r["scores"]["rougeLsum"] for r in json.loads((runs / name / "per_example.json").read_text())}
               for name in ("truncate", retrieve)}
-    ids = [e.id for e in examples]
     gained = np.array(retrieved) - np.array(truncated)
     rouge = np.array([scores[retrieve][i] - scores["truncate"][i] for i in ids])
     out = {"queries": len(ids), "correlation": round(float(np.corrcoef(gained, rouge)[0, 1]), 3), "bins": {}}
@@ -145,6 +156,12 @@ def against_rouge(runs: Path, retrieve: str, examples, retrieved: list[float], t
         if keep.any():
             out["bins"][name] = {"queries": int(keep.sum()), "mean_recall_gain": round(float(gained[keep].mean()), 3),
                                  "delta_rougeLsum": bootstrap(rouge[keep])}
+    for name, recall, groups in (("truncate", np.array(truncated), (("none of the gold", 0, 0), ("some", 1e-9, 1))),
+                                 (retrieve, np.array(retrieved), (("under half", 0, 0.5 - 1e-9), ("half or more", 0.5, 1)))):
+        rlsum = np.array([scores[name][i] for i in ids])
+        out[f"{name}_rougeLsum_by_own_recall"] = {
+            label: {"queries": int(keep.sum()), "rougeLsum": round(float(rlsum[keep].mean()), 2)}
+            for label, low, high in groups if (keep := (recall >= low) & (recall <= high)).any()}
     return out
 
 
