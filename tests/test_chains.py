@@ -105,6 +105,23 @@ def test_retrieve_retrieves_for_a_specific_query_and_when_told_to(tiny_lm):
     assert "broad" not in {c.reason for c in chosen}
 
 
+def test_retrieve_specific_window_focuses_specific_queries_only(tiny_lm):
+    """specific_window: a specific query reads the prompt a window of that size gives (its best passages,
+    fewer tokens); a broad query still reads the whole window's head and tail, as truncate does."""
+    document, broad = _lines(120), "Summarize the whole meeting."
+    config = SummarizeConfig(strategy="retrieve", context_window=256, generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40, coverage=0.0))
+    focused = replace(config, retrieval=replace(config.retrieval, specific_window=160))
+    small = replace(config, context_window=160)
+    prompt, chosen, _ = get_strategy("retrieve", focused).choose(tiny_lm, document, QUERY)
+    assert prompt.input_ids == get_strategy("retrieve", small).choose(tiny_lm, document, QUERY)[0].input_ids
+    assert len(prompt) <= 160 - 8 < len(get_strategy("retrieve", config).choose(tiny_lm, document, QUERY)[0])
+    assert {c.reason for c in chosen} <= {"relevance", "fill"}
+    wide, _, _ = get_strategy("retrieve", focused).choose(tiny_lm, document, broad)
+    assert wide.input_ids == get_strategy("truncate", config).prepare(tiny_lm, document, broad).input_ids
+    assert len(wide) > 160
+
+
 def test_retrieve_reads_a_short_document_whole(tiny_lm):
     config = SummarizeConfig(strategy="retrieve", generation=GenerationConfig(max_new_tokens=4))
     summary = get_strategy("retrieve", config).summarize(tiny_lm, "Speaker A: we chose red.", QUERY)

@@ -167,3 +167,13 @@ def test_reciprocal_rank_fusion_equals_the_formula():
     fused = reciprocal_rank_fusion(a, b, k=60)
     expected = [1 / 61 + 1 / 62, 1 / 63 + 1 / 61, 1 / 62 + 0.0]
     np.testing.assert_allclose(fused, expected)
+
+
+@pytest.mark.parametrize("setting, value", [("scorer", "tfidf"), ("passage_tokens", 4), ("coverage", 1.5),
+                                            ("broad_below", -0.1), ("rerank", -1), ("specific_window", -2),
+                                            ("mugi_answers", 0)])
+def test_bad_retrieval_settings_are_one_clear_error(setting, value):
+    from qfocus.errors import InputError
+
+    with pytest.raises(InputError, match=f"^{setting} is "):
+        RetrievalConfig(**{setting: value})

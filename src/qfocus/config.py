@@ -53,6 +53,7 @@ class RetrievalConfig:
     passage_tokens: int = field(default=128, metadata={"help": "retrieve: passages are the document's lines, grouped to about this many tokens."})
     coverage: float = field(default=0.25, metadata={"help": "retrieve: share of the budget for evenly spaced passages, so broad queries see the whole document."})
     broad_below: float = field(default=0.2, metadata={"help": "retrieve: a query that shares a word with fewer than this share of the passages is broad (\"summarize the meeting\"): read the head and tail, as truncate does (0: never)."})
+    specific_window: int = field(default=0, metadata={"help": "retrieve: read a specific (not broad) query's passages in a prompt of this many tokens, its answer included: the most relevant passages only, a focused prompt; broad queries still read the whole window (0: the whole window for every query)."})
     rerank: int = field(default=64, metadata={"help": "retrieve, hybrid: BM25's top N passages are embedded and re-ranked (0: embed every passage)."})
     mugi: bool = field(default=False, metadata={"help": "retrieve: MuGI query expansion: the model writes pseudo-answers that join the query."})
     mugi_answers: int = field(default=3, metadata={"help": "retrieve --mugi: pseudo-answers written (sampled in one batch)."})
@@ -70,7 +71,7 @@ class RetrievalConfig:
             raise InputError(f"coverage is {self.coverage}: pass a share of the budget in [0, 1]")
         if not 0 <= self.broad_below <= 1:
             raise InputError(f"broad_below is {self.broad_below}: pass a share of the passages in [0, 1]")
-        for name in ("rerank", "binary_above"):
+        for name in ("rerank", "binary_above", "specific_window"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} is {getattr(self, name)}: pass 0 or a positive number")
         for name in ("mugi_answers", "mugi_tokens", "binary_candidates", "map_batch"):

@@ -9,6 +9,8 @@ A broad query ("Summarize the whole meeting") has nothing to retrieve: its words
 document, not in it. When the query's words reach fewer than `broad_below` of the passages (BM25 > 0),
 the prompt is the head and tail `truncate` keeps (docs/results.md: on QMSum, retrieval loses to
 truncation on general queries, and this share separates general from specific train queries best).
+With `specific_window` a specific query reads a shorter, focused prompt (its best passages only)
+while a broad one still reads the whole window.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from qfocus.documents import check_query, check_text
 from qfocus.models import LoadedModel
-from qfocus.prompts import ELISION, Prompt, keep_head_and_tail
+from qfocus.prompts import ELISION, Prompt, document_budget, keep_head_and_tail
 from qfocus.retrieval import Chosen, Query, assemble, document_index, head_and_tail_spans, score, select
 from qfocus.retrieval.expansion import expand
 from qfocus.strategies.base import OnePromptStrategy, Plan, register
@@ -42,6 +44,9 @@ class Retrieve(OnePromptStrategy):
             ids = keep_head_and_tail(index.doc.ids, budget, self.config.head_fraction, marker)
             chosen = head_and_tail_spans(index.doc, budget, self.config.head_fraction, len(marker), "broad")
         else:
+            if config.specific_window and n_tokens > budget:  # a focused prompt: fewer, more relevant passages
+                budget = min(budget, document_budget(config.specific_window, builder.overhead(query),
+                                                     self.config.generation.max_new_tokens))
             expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
             scores = score(index, expanded, config) if expanded else np.zeros(len(index.passages))
             chosen = select(index.passages, scores, n_tokens, budget, config.coverage, len(marker))
