@@ -4,13 +4,14 @@
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
 #   bash benchmarks/quality_retrieval_cpu.sh     # ~3.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
-# Set STEPS="1 3" to run some steps only (steps 5-9 are not in the default).
+# Set STEPS="1 3" to run some steps only (steps 5-11 are not in the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
 R=benchmarks/results/retrieval_cpu
 W="--data qmsum --split val --context-window 2048 --dtype float32"
 STEPS=${STEPS:-1 2 3 4}
+FOCUSED=retrieve:specific_window=1024:passage_tokens=256:coverage=0
 
 keep() {  # the small results of one comparison: tables, metrics, per-example scores (no dataset text)
   .venv/bin/python benchmarks/keep_comparison.py "$1" "$R"
@@ -65,5 +66,13 @@ for step in $STEPS; do
       --strategies truncate,retrieve,retrieve:passage_tokens=256:coverage=0:context_window=1024,retrieve:passage_tokens=256:coverage=0,retrieve:passage_tokens=256 \
       --out runs/cmp-qmsum-train-2k-select
     keep runs/cmp-qmsum-train-2k-select ;;
+  11) # a focused prompt for specific queries, the whole window for broad ones (step 10's suggestion, its setting
+      # chosen on train: 256-token passages, coverage 0, a 1,024-token window for specific queries), on the 120
+      # queries of step 9 (zero-shot) and step 5 (the shipped adapter); finished strategies are not re-run.
+      # Each table: python benchmarks/paired_subset.py (see docs/results.md).
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
+      --strategies truncate,retrieve,retrieve:mugi=true,$FOCUSED --out runs/cmp-qmsum-val-2k-all
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --limit 120 --resume \
+      --strategies truncate,retrieve:broad_below=0,$FOCUSED --out runs/cmp-qmsum-val-2k-shipped-retrieve ;;
   esac
 done

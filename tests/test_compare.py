@@ -134,6 +134,14 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
     (out / "settings.json").write_text(json.dumps({**settings, "loaded": {**settings["loaded"], "dtype": "bfloat16"}}))
     code, _, err = run_cli(capsys, *args, "--resume")
     assert_one_line_error(code, err, "holds answers of the model loaded as")
+    # settings written before an option existed: the run had its default, so it resumes (not when it is set)
+    older = json.loads(json.dumps(settings))
+    del older["summarize"]["retrieval"]["specific_window"]
+    (out / "settings.json").write_text(json.dumps(older))
+    assert run_cli(capsys, *args, "--resume")[0] == 0
+    (out / "metrics.json").unlink()
+    code, _, err = run_cli(capsys, *args, "--resume", "--specific-window", "512")
+    assert_one_line_error(code, err, "other settings (summarize.retrieval.specific_window)")
     (out / "settings.json").unlink()
     code, _, err = run_cli(capsys, *args, "--resume")
     assert_one_line_error(code, err, "without the settings they were made with")

@@ -164,7 +164,8 @@ def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
     if saved is None:
         raise InputError(f"{out} holds answers without the settings they were made with (written before --resume "
                          "existed): choose another --out")
-    changed = _differences(saved, json.loads(json.dumps(asdict(config))))
+    defaults = json.loads(json.dumps(asdict(EvalConfig())))  # an option added since the run: it ran with its default
+    changed = _differences(_filled(saved, defaults), json.loads(json.dumps(asdict(config))))
     if changed:
         raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
                          "resume with the same options, or choose another --out")
@@ -202,6 +203,17 @@ def _read_settings(out: Path) -> dict | None:
                 raise InputError(f"{out / name} is not JSON (cut short?): choose another --out") from None
             return saved[key] if key else saved
     return None
+
+
+def _filled(saved: dict, defaults: dict) -> dict:
+    """`saved` with the settings it lacks (options added after it was written) taken from `defaults`."""
+    out = dict(saved)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _filled(out[key], value)
+    return out
 
 
 def _differences(before: dict, now: dict, prefix: str = "") -> list[str]:
