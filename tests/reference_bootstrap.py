@@ -41,3 +41,9 @@ def naive_paired_bootstrap(baseline: list[dict], system: list[dict], resamples: 
         point = corpus(system)[metric] - corpus(baseline)[metric]
         out[metric] = (point, percentile(differences, 2.5), percentile(differences, 97.5))
     return out
+
+
+def naive_mean_interval(differences: list[float], resamples: int, seed: int) -> tuple[float, float, float]:
+    draws = np.random.default_rng(seed).integers(0, len(differences), size=(resamples, len(differences)))
+    means = [sum(differences[i] for i in draw) / len(draw) for draw in draws]
+    return sum(differences) / len(differences), percentile(means, 2.5), percentile(means, 97.5)

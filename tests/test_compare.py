@@ -10,8 +10,8 @@ import pytest
 
 from qfocus.data import load_dataset, spread
 from qfocus.errors import InputError
-from qfocus.evaluation.bootstrap import paired_bootstrap
-from reference_bootstrap import naive_paired_bootstrap
+from qfocus.evaluation.bootstrap import mean_interval, paired_bootstrap
+from reference_bootstrap import naive_mean_interval, naive_paired_bootstrap
 from test_cli import assert_one_line_error, run_cli
 
 
@@ -29,6 +29,15 @@ def test_paired_bootstrap_equals_a_naive_loop():
         got = fast[metric]
         assert (got.difference, got.low, got.high) == pytest.approx((point, low, high), abs=1e-3)
         assert got.low <= got.difference <= got.high
+
+
+def test_mean_interval_equals_a_naive_loop():
+    differences = list(np.random.default_rng(3).normal(0.2, 0.5, 31))
+    got = mean_interval(differences, resamples=300, seed=5)
+    assert (got.difference, got.low, got.high) == pytest.approx(naive_mean_interval(differences, 300, 5), abs=1e-12)
+    assert got.low < got.difference < got.high
+    with pytest.raises(ValueError):
+        mean_interval([])
 
 
 def test_identical_systems_have_a_zero_interval_and_a_shift_is_detected():

@@ -54,3 +54,14 @@ def paired_bootstrap(baseline: list[dict], system: list[dict], resamples: int = 
     names = (*METRICS, "geometric_mean")
     return {name: Interval(round(float(point[i]), 3), round(float(low[i]), 3), round(float(high[i]), 3))
             for i, name in enumerate(names)}
+
+
+def mean_interval(differences, resamples: int = RESAMPLES, seed: int = SEED) -> Interval:
+    """The interval of the mean of per-example paired differences (one number per example, such as a
+    recall gain), from the same draws `paired_bootstrap` makes; not rounded."""
+    d = np.asarray(differences, dtype=np.float64)  # (n,)
+    if d.ndim != 1 or not len(d):
+        raise ValueError("mean_interval needs a non-empty list of per-example differences")
+    draws = np.random.default_rng(seed).integers(0, len(d), size=(resamples, len(d)))  # (R, n)
+    low, high = np.percentile(d[draws].mean(axis=1), [2.5, 97.5])
+    return Interval(float(d.mean()), float(low), float(high))
