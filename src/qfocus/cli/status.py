@@ -12,13 +12,12 @@ def conversion_notice(console):
     return on_convert
 
 
-def load_with_status(model: str, adapter: str | None = None, dtype: str = "auto", decode_weights: str = "auto"):
-    """`load_model` behind a spinner, with the conversion notice."""
+def load_with_status(config, adapter: str | None = None):
+    """`models.load_for(config, adapter)` behind a spinner, with the conversion notice."""
     from rich.console import Console
 
-    from qfocus.models import load_model
+    from qfocus.models import load_for
 
     console = Console(stderr=True)
-    with console.status(f"loading {model} ..."):
-        return load_model(model, dtype=dtype, adapter=adapter, on_convert=conversion_notice(console),
-                          decode_weights=decode_weights)
+    with console.status(f"loading {config.model} ..."):
+        return load_for(config, adapter, on_convert=conversion_notice(console))

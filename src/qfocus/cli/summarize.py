@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = get_strategy(config.strategy, config)
     query = check_query(args.query)
     document = open_document(args.document, config.max_bytes)
-    lm = load_with_status(config.model, strategy.adapter_folder(), config.dtype, config.decode_weights)
+    lm = load_with_status(config, strategy.adapter_folder())
     with _PromptProgress() as progress:
         callbacks = progress.callbacks(stream=not args.json)
         summary = strategy.summarize(lm, document.text, query, callbacks)
