@@ -57,7 +57,7 @@ for step in $STEPS; do
       # retrieve with its defaults (broad rule on), ± MuGI, and both chains. ~5 h on 2 cores: --resume continues
       # a stopped run (each strategy's answers so far are kept), so it may span sessions.
     $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
-      --strategies truncate,retrieve,retrieve:mugi=true,mapreduce,refine --out runs/cmp-qmsum-val-2k-all
+      --strategies truncate,retrieve,retrieve:mugi=true,$FOCUSED,mapreduce,refine --out runs/cmp-qmsum-val-2k-all
     keep runs/cmp-qmsum-val-2k-all ;;
   10) # choosing on QMSum *train* (60 queries spread over it, zero-shot): passages of 256 tokens (best gold-span
       # recall on train: benchmarks/span_recall.py), coverage 0, and a focused prompt (a 1,024-token window) against
@@ -73,6 +73,6 @@ for step in $STEPS; do
     $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
       --strategies truncate,retrieve,retrieve:mugi=true,$FOCUSED --out runs/cmp-qmsum-val-2k-all
     $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --limit 120 --resume \
-      --strategies truncate,retrieve:broad_below=0,$FOCUSED --out runs/cmp-qmsum-val-2k-shipped-retrieve ;;
+      --strategies truncate,$FOCUSED --out runs/cmp-qmsum-val-2k-shipped-retrieve ;;
   esac
 done

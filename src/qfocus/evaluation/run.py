@@ -156,7 +156,9 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
 
 def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
     """The rows a stopped run in `out` already wrote (with `config.resume`; otherwise none: a new run
-    replaces the folder's answers). Refuses a folder written with other settings or other examples."""
+    replaces the folder's answers). Refuses a folder written with other settings or other examples. A
+    setting the folder does not record (an option added since) counts as its default: a new option's
+    default keeps the old behaviour."""
     path = out / "predictions.jsonl"
     if not config.resume or not path.is_file():
         return []
