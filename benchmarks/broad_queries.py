@@ -1,5 +1,6 @@
 """How well `retrieve`'s reach (the share of a document's passages that hold a word of the query,
-`DocumentIndex.reach`) tells broad queries from specific ones, per threshold, on whole splits (with each split's document lengths in tokens):
+`DocumentIndex.reach`: every word, or content words only) tells broad queries from specific ones, per
+threshold, on whole splits (with each split's document lengths in tokens):
 QMSum names its general queries, and SQuALITY's first question of every story is the plot question.
 No model runs: the SmolLM2 tokenizer cuts the passages, BM25 decides which hold a query word.
 
@@ -15,6 +16,7 @@ import numpy as np
 from transformers import AutoTokenizer
 
 from by_query_type import kind
+from qfocus.config import BROAD_REACHES
 from qfocus.data import load_dataset
 from qfocus.models import resolve_checkpoint
 from qfocus.retrieval import Query, document_index
@@ -25,7 +27,8 @@ SPLITS = ("qmsum:train", "qmsum:val", "squality:train", "squality:val")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--splits", nargs="+", default=list(SPLITS))
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.15, 0.2, 0.25, 0.3])
+    parser.add_argument("--thresholds", type=float, nargs="+",
+                        default=[0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3])
     parser.add_argument("--passage-tokens", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results/broad_queries.json")
     args = parser.parse_args()
@@ -33,26 +36,31 @@ def main() -> None:
     result = {"passage_tokens": args.passage_tokens, "splits": {}}
     for name_split in args.splits:
         name, split = name_split.split(":")
-        reach, general, lengths = [], [], {}
+        reach, general, lengths = {words: [] for words in BROAD_REACHES}, [], {}
         for example in load_dataset(name, split):
             index = document_index(tokenizer, example.document, args.passage_tokens)
-            reach.append(index.reach(Query(example.query)))
+            for words in BROAD_REACHES:
+                reach[words].append(index.reach(Query(example.query), words))
             general.append(kind(example.id) == "general")
             lengths[example.document] = len(index.doc.ids)
-        reach, general = np.array(reach), np.array(general)
-        rows = {}
-        for t in args.thresholds:
-            broad = reach < t
-            rows[str(t)] = {"accuracy": round(float((broad == general).mean()), 3),
-                            "general_called_broad": round(float(broad[general].mean()), 3),
-                            "specific_called_broad": round(float(broad[~general].mean()), 3)}
-        result["splits"][name_split] = {"queries": int(len(reach)), "general": int(general.sum()),
-                                        "document_tokens": sorted(lengths.values()),
-                                        "median_reach": {"general": round(float(np.median(reach[general])), 3),
-                                                         "specific": round(float(np.median(reach[~general])), 3)},
-                                        "thresholds": rows}
-        best = max(rows, key=lambda t: rows[t]["accuracy"])
-        print(f"{name_split}: {len(reach)} queries ({int(general.sum())} general); best threshold {best}: {rows[best]}")
+        general = np.array(general)
+        entry = {"queries": len(general), "general": int(general.sum()), "document_tokens": sorted(lengths.values()),
+                 "reach": {}}
+        for words in BROAD_REACHES:
+            shares = np.array(reach[words])
+            rows = {}
+            for t in args.thresholds:
+                broad = shares < t
+                rows[str(t)] = {"accuracy": round(float((broad == general).mean()), 3),
+                                "general_called_broad": round(float(broad[general].mean()), 3),
+                                "specific_called_broad": round(float(broad[~general].mean()), 3)}
+            entry["reach"][words] = {"median_reach": {"general": round(float(np.median(shares[general])), 3),
+                                                      "specific": round(float(np.median(shares[~general])), 3)},
+                                     "thresholds": rows}
+            best = max(rows, key=lambda t: rows[t]["accuracy"])
+            print(f"{name_split}: {len(general)} queries ({int(general.sum())} general); {words} words: "
+                  f"best threshold {best}: {rows[best]}")
+        result["splits"][name_split] = entry
     with open(args.out, "w") as f:
         json.dump(result, f, indent=1)
         f.write("\n")

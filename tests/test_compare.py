@@ -143,13 +143,16 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
     (out / "settings.json").write_text(json.dumps({**settings, "loaded": {**settings["loaded"], "dtype": "bfloat16"}}))
     code, _, err = run_cli(capsys, *args, "--resume")
     assert_one_line_error(code, err, "holds answers of the model loaded as")
-    # settings written before an option existed: the run had its default, so it resumes (not when it is set)
+    # settings written before an option existed: the run had its default (specific_window), or the value
+    # that kept the old behaviour where the default changed it (broad_reach: all)
     older = json.loads(json.dumps(settings))
-    del older["summarize"]["retrieval"]["specific_window"]
+    del older["summarize"]["retrieval"]["specific_window"], older["summarize"]["retrieval"]["broad_reach"]
     (out / "settings.json").write_text(json.dumps(older))
-    assert run_cli(capsys, *args, "--resume")[0] == 0
+    code, _, err = run_cli(capsys, *args, "--resume")
+    assert_one_line_error(code, err, "other settings (summarize.retrieval.broad_reach)")
+    assert run_cli(capsys, *args, "--resume", "--broad-reach", "all")[0] == 0
     (out / "metrics.json").unlink()
-    code, _, err = run_cli(capsys, *args, "--resume", "--specific-window", "512")
+    code, _, err = run_cli(capsys, *args, "--resume", "--broad-reach", "all", "--specific-window", "512")
     assert_one_line_error(code, err, "other settings (summarize.retrieval.specific_window)")
     (out / "settings.json").unlink()
     code, _, err = run_cli(capsys, *args, "--resume")

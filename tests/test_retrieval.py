@@ -170,10 +170,31 @@ def test_reciprocal_rank_fusion_equals_the_formula():
 
 
 @pytest.mark.parametrize("setting, value", [("scorer", "tfidf"), ("passage_tokens", 4), ("coverage", 1.5),
-                                            ("broad_below", -0.1), ("rerank", -1), ("specific_window", -2),
+                                            ("broad_below", -0.1), ("broad_reach", "some"), ("rerank", -1), ("specific_window", -2),
                                             ("mugi_answers", 0)])
 def test_bad_retrieval_settings_are_one_clear_error(setting, value):
     from qfocus.errors import InputError
 
     with pytest.raises(InputError, match=f"^{setting} is "):
         RetrievalConfig(**{setting: value})
+
+
+def test_content_terms_drop_the_words_that_name_the_document_or_ask():
+    from qfocus.retrieval.lexical import content_terms
+
+    assert content_terms("What is the plot of the story?") == []
+    assert content_terms("Summarize the whole meeting.") == content_terms("What was discussed in the meetings?") == []
+    assert content_terms("Summarize the discussion on the zebra vaccination") == ["zebra", "vaccin"]
+
+
+def test_reach_counts_content_words_only_unless_told_otherwise(tokenizer):
+    """"meeting" is in half the passages, "zebra" in one: a broad query reaches those by all its words and
+    none by its content words; a specific one reaches the planted passage's share."""
+    text = "\n".join(f"{line} This meeting goes on." for line in meeting(60, planted_at=30).split("\n"))
+    index = document_index(tokenizer, text, 40)
+    broad, specific = Query("Summarize the whole meeting."), Query("What did the meeting say about zebras?")
+    meetings = sum("meeting" in t for t in index.texts) / len(index.passages)
+    assert index.reach(broad, "all") == pytest.approx(meetings) and meetings > 0.3
+    assert index.reach(specific, "all") >= meetings
+    holding = sum("zebra" in t for t in index.texts) / len(index.passages)
+    assert index.reach(broad) == 0.0 and index.reach(specific) == pytest.approx(holding) and 0 < holding < 0.2

@@ -41,6 +41,7 @@ class GenerationConfig:
 
 
 SCORERS = ("bm25", "dense", "hybrid")
+BROAD_REACHES = ("content", "all")
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DECODE_WEIGHTS = ("auto", "int4", "full")
 
@@ -52,7 +53,8 @@ class RetrievalConfig:
     scorer: str = field(default="hybrid", metadata={"help": "retrieve: bm25, dense (all-MiniLM-L6-v2) or hybrid (BM25, its top --rerank re-scored densely, fused by reciprocal rank)."})
     passage_tokens: int = field(default=128, metadata={"help": "retrieve: passages are the document's lines, grouped to about this many tokens."})
     coverage: float = field(default=0.25, metadata={"help": "retrieve: share of the budget for evenly spaced passages, so broad queries see the whole document."})
-    broad_below: float = field(default=0.2, metadata={"help": "retrieve: a query that shares a word with fewer than this share of the passages is broad (\"summarize the meeting\"): read the head and tail, as truncate does (0: never)."})
+    broad_below: float = field(default=0.001, metadata={"help": "retrieve: a query whose words (see --broad-reach) occur in fewer than this share of the passages is broad (\"summarize the meeting\"): read the head and tail, as truncate does (0: never)."})
+    broad_reach: str = field(default="content", metadata={"help": "retrieve: the query words the broad rule counts: content (not words that name the document or ask: summarize, meeting, plot, what, ...) or all (every word; the rule before 2026-11-25, with --broad-below 0.2)."})
     specific_window: int = field(default=0, metadata={"help": "retrieve: read a specific (not broad) query's passages in a prompt of this many tokens, its answer included: the most relevant passages only, a focused prompt; broad queries still read the whole window (0: the whole window for every query)."})
     rerank: int = field(default=64, metadata={"help": "retrieve, hybrid: BM25's top N passages are embedded and re-ranked (0: embed every passage)."})
     mugi: bool = field(default=False, metadata={"help": "retrieve: MuGI query expansion: the model writes pseudo-answers that join the query."})
@@ -69,6 +71,8 @@ class RetrievalConfig:
             raise InputError(f"passage_tokens is {self.passage_tokens}: pass at least 8, such as 128")
         if not 0 <= self.coverage <= 1:
             raise InputError(f"coverage is {self.coverage}: pass a share of the budget in [0, 1]")
+        if self.broad_reach not in BROAD_REACHES:
+            raise InputError(f"broad_reach is '{self.broad_reach}': use one of {', '.join(BROAD_REACHES)}")
         if not 0 <= self.broad_below <= 1:
             raise InputError(f"broad_below is {self.broad_below}: pass a share of the passages in [0, 1]")
         for name in ("rerank", "binary_above", "specific_window"):

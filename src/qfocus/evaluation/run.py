@@ -26,6 +26,9 @@ SETTINGS_FILE = "settings.json"
 # What a resumed run may change: where the folder and the data live, --resume itself, and the batch size
 # (batched answers equal one-at-a-time ones wherever batches are used on a CPU; on a GPU up to the last bits).
 MOVABLE = ("out", "resume", "data_dir", "batch_size")
+# A run written before an option existed ran with the value that keeps the old behaviour: its default,
+# except for these options, whose default changed what the code does.
+BEFORE_OPTION = {"summarize.retrieval.broad_reach": "all"}
 
 
 @dataclass
@@ -157,8 +160,8 @@ def run_examples(lm, strategy, examples: list, config: EvalConfig,
 def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
     """The rows a stopped run in `out` already wrote (with `config.resume`; otherwise none: a new run
     replaces the folder's answers). Refuses a folder written with other settings or other examples. A
-    setting the folder does not record (an option added since) counts as its default: a new option's
-    default keeps the old behaviour."""
+    setting the folder does not record (an option added since) counts as the value that kept the old
+    behaviour (BEFORE_OPTION; else its default)."""
     path = out / "predictions.jsonl"
     if not config.resume or not path.is_file():
         return []
@@ -166,7 +169,7 @@ def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
     if saved is None:
         raise InputError(f"{out} holds answers without the settings they were made with (written before --resume "
                          "existed): choose another --out")
-    defaults = json.loads(json.dumps(asdict(EvalConfig())))  # an option added since the run: it ran with its default
+    defaults = json.loads(json.dumps(asdict(EvalConfig())))  # for options added since the run (BEFORE_OPTION)
     changed = _differences(_filled(saved, defaults), json.loads(json.dumps(asdict(config))))
     if changed:
         raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
@@ -207,14 +210,15 @@ def _read_settings(out: Path) -> dict | None:
     return None
 
 
-def _filled(saved: dict, defaults: dict) -> dict:
-    """`saved` with the settings it lacks (options added after it was written) taken from `defaults`."""
+def _filled(saved: dict, defaults: dict, prefix: str = "") -> dict:
+    """`saved` with the settings it lacks (options added after it was written) as they were before the
+    option existed: BEFORE_OPTION's value, else the option's default."""
     out = dict(saved)
     for key, value in defaults.items():
         if key not in out:
-            out[key] = value
+            out[key] = BEFORE_OPTION.get(prefix + key, value)
         elif isinstance(value, dict) and isinstance(out[key], dict):
-            out[key] = _filled(out[key], value)
+            out[key] = _filled(out[key], value, f"{prefix}{key}.")
     return out
 
 

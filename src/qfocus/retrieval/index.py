@@ -25,7 +25,7 @@ from qfocus.config import RetrievalConfig
 from qfocus.retrieval import binary
 from qfocus.retrieval.dense import load_embedder
 from qfocus.retrieval.fusion import reciprocal_rank_fusion
-from qfocus.retrieval.lexical import BM25Index
+from qfocus.retrieval.lexical import BM25Index, content_terms
 from qfocus.retrieval.passages import Passage, Tokenized, split_passages, tokenize
 
 _RECENT = 8  # documents kept indexed per process
@@ -61,20 +61,29 @@ class DocumentIndex:
         self._last: tuple[str, np.ndarray] | None = None  # the last query's BM25 scores (reach, then score)
         self._vectors: dict[int, np.ndarray] = {}
 
+    def _lexical(self) -> BM25Index:
+        if self._bm25 is None:
+            self._bm25 = BM25Index(self.texts)
+        return self._bm25
+
     def bm25(self, query: Query) -> np.ndarray:
         text = query.lexical()
         if self._last is None or self._last[0] != text:
-            if self._bm25 is None:
-                self._bm25 = BM25Index(self.texts)
-            scores = self._bm25.scores(text)
+            scores = self._lexical().scores(text)
             scores.setflags(write=False)  # shared between callers
             self._last = (text, scores)
         return self._last[1]
 
-    def reach(self, query: Query) -> float:
-        """Share of the passages that hold a word of the query (BM25 > 0). A broad query ("summarize
-        the whole meeting") reaches few: its words are about the document, not in it."""
-        return float((self.bm25(query) > 0).mean()) if self.passages else 0.0
+    def reach(self, query: Query, words: str = "content") -> float:
+        """Share of the passages that hold a word of the query (BM25 > 0): with `words="content"` only
+        words about the content count (`lexical.content_terms`: not "summarize", "meeting", "what"),
+        with "all" every BM25 term. A broad query ("summarize the whole meeting") reaches few: its
+        words are about the document, not in it."""
+        if not self.passages:
+            return 0.0
+        if words == "all":
+            return float((self.bm25(query) > 0).mean())
+        return float((self._lexical().term_scores(content_terms(query.text)) > 0).mean())
 
     def vectors(self, indices: list[int]) -> np.ndarray:
         """(len(indices), d) passage embeddings, computing only those not cached yet."""

@@ -38,6 +38,28 @@ def words(texts: list[str]) -> list[list[str]]:
     return _bm25s().tokenize(texts, stopwords="en", stemmer=_stem_all, return_ids=False, show_progress=False)
 
 
+# Words that name the document or the act of asking rather than anything in it: "Summarize the whole
+# meeting", "What is the plot of the story?", "What was discussed?". A query with no other word than
+# these and English function words (bm25s's longer list, NLTK's) is broad: retrieve's broad rule. The
+# list was chosen on QMSum and SQuALITY train (benchmarks/broad_queries.py).
+ASKING = """summarize summarise summary summaries overview gist brief briefly general overall whole main key
+point points topic topics meeting meetings discuss discussed discussion discussions talk talked talking say
+says said happen happened describe story plot document text article chapter"""
+
+
+@lru_cache(maxsize=1)
+def asking_terms() -> frozenset[str]:
+    """ASKING and the English function words, as BM25 terms (stemmed)."""
+    from bm25s.stopwords import STOPWORDS_EN_PLUS
+
+    return frozenset(words([ASKING + " " + " ".join(STOPWORDS_EN_PLUS)])[0])
+
+
+def content_terms(query: str) -> list[str]:
+    """The BM25 terms of `query` that are about the document's content (asking_terms dropped)."""
+    return [term for term in words([query])[0] if term not in asking_terms()]
+
+
 class BM25Index:
     """A BM25 index of passage texts; `scores(query)` gives one score per passage."""
 
@@ -48,7 +70,10 @@ class BM25Index:
 
     def scores(self, query: str) -> np.ndarray:
         """(n_passages,) BM25 scores of `query`; terms the passages never use score nothing."""
-        terms = words([query])[0]
+        return self.term_scores(words([query])[0])
+
+    def term_scores(self, terms: list[str]) -> np.ndarray:
+        """(n_passages,) BM25 scores of the (already stemmed) `terms`."""
         if not terms:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._index.get_scores(terms), dtype=np.float32)

@@ -6,9 +6,10 @@ budget: `coverage` of it with evenly spaced passages, the rest by relevance, in 
 "[...]" at every gap. `--json` lists the passages read with their character offsets and scores.
 
 A broad query ("Summarize the whole meeting") has nothing to retrieve: its words are about the
-document, not in it. When the query's words reach fewer than `broad_below` of the passages (BM25 > 0),
-the prompt is the head and tail `truncate` keeps (docs/results.md: on QMSum, retrieval loses to
-truncation on general queries, and this share separates general from specific train queries best).
+document, not in it. When the query's content words (not "summarize", "meeting", "what": see
+`retrieval.lexical.ASKING`) occur in fewer than `broad_below` of the passages, the prompt is the head
+and tail `truncate` keeps (docs/results.md: on QMSum, retrieval loses to truncation on general
+queries; the rule and its threshold were chosen on QMSum and SQuALITY train).
 With `specific_window` a specific query reads a shorter, focused prompt (its best passages only)
 while a broad one still reads the whole window.
 """
@@ -40,7 +41,7 @@ class Retrieve(OnePromptStrategy):
         n_tokens = len(index.doc.ids)
         marker = builder.encode(ELISION)
         expanded = None
-        if n_tokens > budget and index.reach(Query(query)) < config.broad_below:  # a broad query: truncate's prompt
+        if n_tokens > budget and index.reach(Query(query), config.broad_reach) < config.broad_below:  # a broad query: truncate's prompt
             ids = keep_head_and_tail(index.doc.ids, budget, self.config.head_fraction, marker)
             chosen = head_and_tail_spans(index.doc, budget, self.config.head_fraction, len(marker), "broad")
         else:
