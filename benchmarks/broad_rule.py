@@ -1,14 +1,15 @@
 """Score `retrieve`'s broad-query rule from a `qfocus compare` pair, without decoding again.
 
-retrieve --broad-below T reads a query whose words reach fewer than T of the document's passages
-(`DocumentIndex.reach`, BM25 > 0) exactly as `truncate` does: the same prompt token for token
-(tests/test_chains.py), so the same greedy answer at batch size 1. Given a comparison with
+retrieve --broad-below T reads a query whose (content) words reach fewer than T of the document's
+passages (`DocumentIndex.reach`, BM25 > 0; --reach as retrieve's --broad-reach) exactly as `truncate`
+does: the same prompt token for token (tests/test_chains.py), so the same greedy answer at batch size 1. Given a comparison with
 `truncate` and `retrieve:broad_below=0` (every query retrieved) on the same examples, the rule's
 answers are truncate's for the broad queries and retrieve's for the others. This writes, per T, the
 rule's scores and its paired bootstrap 95% interval against truncate, overall and by query type, and
 how the rule sorts general and specific queries (QMSum ids and SQuALITY's plot question name them).
 
-    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-squality-val-2k-shipped-retrieve
+    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-squality-val-2k-shipped-retrieve --retrieve retrieve:broad_below=0
+    python benchmarks/broad_rule.py benchmarks/results/retrieval_cpu/cmp-qmsum-val-2k-shipped-retrieve --retrieve retrieve
 
 The dataset, split, model (its tokenizer) and passage size are read from the runs' metrics.json; a
 retrieve run that already applied a rule (broad_below above 0) is refused.
@@ -23,6 +24,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from by_query_type import kind, scored
+from qfocus.config import BROAD_REACHES
 from qfocus.data import load_dataset
 from qfocus.evaluation.compare import folder_name
 from qfocus.models import resolve_checkpoint
@@ -40,9 +42,13 @@ def main() -> None:
     parser.add_argument("folder", help="a qfocus compare folder (or its copy under benchmarks/results/)")
     parser.add_argument("--baseline", default="truncate", help="the truncate run's spec")
     parser.add_argument("--retrieve", default="retrieve:broad_below=0", help="the retrieve run's spec (every query retrieved)")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--reach", choices=BROAD_REACHES, default="content",
+                        help="the query words the rule counts (retrieve --broad-reach); 'all' writes broad_rule.json, "
+                             "'content' broad_rule_content.json")
+    parser.add_argument("--thresholds", type=float, nargs="+", help="default: 0.001 (content), 0.1 0.2 0.3 (all)")
     parser.add_argument("--data-dir", help="where the dataset's files are, if not where the run read them")
     args = parser.parse_args()
+    thresholds = args.thresholds or ([0.001] if args.reach == "content" else [0.1, 0.2, 0.3])
     folder = Path(args.folder)
     base, retrieved = (json.loads((folder / folder_name(spec) / "per_example.json").read_text())
                        for spec in (args.baseline, args.retrieve))
@@ -57,10 +63,11 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(settings["model"]), local_files_only=True)
     passage_tokens = settings["retrieval"]["passage_tokens"]
     reach = {r["id"]: document_index(tokenizer, examples[r["id"]].document, passage_tokens).reach(
-        Query(examples[r["id"]].query)) for r in base}
-    result = {"baseline": args.baseline, "retrieve": args.retrieve, "data": f"{run['data']}:{run['split']}", "reach": {k: round(v, 4) for k, v in reach.items()},
+        Query(examples[r["id"]].query), args.reach) for r in base}
+    result = {"baseline": args.baseline, "retrieve": args.retrieve, "data": f"{run['data']}:{run['split']}",
+              "words": args.reach, "reach": {k: round(v, 4) for k, v in reach.items()},
               "all": {args.baseline: summary(base, base), args.retrieve: summary(retrieved, base)}, "rule": {}}
-    for t in args.thresholds:
+    for t in thresholds:
         broad = [reach[r["id"]] < t for r in base]
         rule = [b if flag else r for b, r, flag in zip(base, retrieved, broad)]
         entry = {"broad": int(sum(broad)), "all": summary(rule, base), "by_type": {}}
@@ -72,7 +79,8 @@ def main() -> None:
                     "retrieve": summary([retrieved[i] for i in keep], [base[i] for i in keep]),
                     "rule": summary([rule[i] for i in keep], [base[i] for i in keep])}
         result["rule"][str(t)] = entry
-    (folder / "broad_rule.json").write_text(json.dumps(result, indent=1) + "\n")
+    name = "broad_rule.json" if args.reach == "all" else f"broad_rule_{args.reach}.json"
+    (folder / name).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "reach"}, indent=1))
 
 

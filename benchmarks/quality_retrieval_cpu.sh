@@ -4,7 +4,7 @@
 # spread over all 35 meetings, zero-shot and with the gold-span HyperExpert, every comparison with
 # paired bootstrap 95% intervals.
 #   bash benchmarks/quality_retrieval_cpu.sh     # ~3.5 h on 2 CPU cores; runs go to runs/, results to benchmarks/results/retrieval_cpu/
-# Set STEPS="1 3" to run some steps only (steps 5-11 are not in the default).
+# Set STEPS="1 3" to run some steps only (steps 5-12 are not in the default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Q=${QFOCUS:-.venv/bin/qfocus}
@@ -12,6 +12,7 @@ R=benchmarks/results/retrieval_cpu
 W="--data qmsum --split val --context-window 2048 --dtype float32"
 STEPS=${STEPS:-1 2 3 4}
 FOCUSED=retrieve:specific_window=1024:passage_tokens=256:coverage=0
+OLD_RULE="--broad-reach all --broad-below 0.2"  # retrieve's first broad-query rule, the default until 2026-11-25
 
 keep() {  # the small results of one comparison: tables, metrics, per-example scores (no dataset text)
   .venv/bin/python benchmarks/keep_comparison.py "$1" "$R"
@@ -56,7 +57,8 @@ for step in $STEPS; do
   9)  # every strategy on the 120 queries of step 1, zero-shot, bf16 with packed decoding, one query at a time:
       # retrieve with its defaults (broad rule on), ± MuGI, and both chains. ~5 h on 2 cores: --resume continues
       # a stopped run (each strategy's answers so far are kept), so it may span sessions.
-    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
+      # $OLD_RULE: these runs were made with the first broad rule (every word, 0.2), kept so --resume accepts them.
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume $OLD_RULE \
       --strategies truncate,retrieve,retrieve:mugi=true,$FOCUSED,mapreduce,refine --out runs/cmp-qmsum-val-2k-all
     keep runs/cmp-qmsum-val-2k-all ;;
   10) # choosing on QMSum *train* (60 queries spread over it, zero-shot): passages of 256 tokens (best gold-span
@@ -70,9 +72,15 @@ for step in $STEPS; do
       # chosen on train: 256-token passages, coverage 0, a 1,024-token window for specific queries), on the 120
       # queries of step 9 (zero-shot) and step 5 (the shipped adapter); finished strategies are not re-run.
       # Each table: python benchmarks/paired_subset.py (see docs/results.md).
-    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume $OLD_RULE \
       --strategies truncate,retrieve,retrieve:mugi=true,$FOCUSED --out runs/cmp-qmsum-val-2k-all
-    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --limit 120 --resume \
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --limit 120 --resume $OLD_RULE \
       --strategies truncate,$FOCUSED --out runs/cmp-qmsum-val-2k-shipped-retrieve ;;
+  12) # step 11's focused prompt with the content-word broad rule (the default since 2026-11-25), zero-shot and
+      # shipped; compared with the truncate runs of step 11 by paired_subset.py (docs/results.md)
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume \
+      --strategies $FOCUSED --out runs/cmp-qmsum-val-2k-content
+    $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --limit 120 --resume \
+      --strategies $FOCUSED --out runs/cmp-qmsum-val-2k-shipped-content ;;
   esac
 done
