@@ -55,7 +55,7 @@ for step in $STEPS; do
       --batch-size 1 --adapter none --strategies truncate,refine --limit 16 --out runs/cmp-qmsum-val-2k-refine-16
     keep runs/cmp-qmsum-val-2k-refine-16 ;;
   9)  # every strategy on the 120 queries of step 1, zero-shot, bf16 with packed decoding, one query at a time:
-      # retrieve with its defaults (broad rule on), ± MuGI, and both chains. ~5 h on 2 cores: --resume continues
+      # retrieve with its defaults of the time (the first broad rule), ± MuGI, and both chains. ~5 h on 2 cores: --resume continues
       # a stopped run (each strategy's answers so far are kept), so it may span sessions.
       # $OLD_RULE: these runs were made with the first broad rule (every word, 0.2), kept so --resume accepts them.
     $Q compare --data qmsum --split val --context-window 2048 --batch-size 1 --adapter none --limit 120 --resume $OLD_RULE \
@@ -64,7 +64,7 @@ for step in $STEPS; do
   10) # choosing on QMSum *train* (60 queries spread over it, zero-shot): passages of 256 tokens (best gold-span
       # recall on train: benchmarks/span_recall.py), coverage 0, and a focused prompt (a 1,024-token window) against
       # the default and truncate
-    $Q compare --data qmsum --split train --context-window 2048 --batch-size 1 --adapter none --limit 60 --resume \
+    $Q compare --data qmsum --split train --context-window 2048 --batch-size 1 --adapter none --limit 60 --resume $OLD_RULE \
       --strategies truncate,retrieve,retrieve:passage_tokens=256:coverage=0:context_window=1024,retrieve:passage_tokens=256:coverage=0,retrieve:passage_tokens=256 \
       --out runs/cmp-qmsum-train-2k-select
     keep runs/cmp-qmsum-train-2k-select ;;

@@ -12,6 +12,7 @@ import torch
 
 from conftest import long_text
 from qfocus.config import GenerationConfig, RetrievalConfig, SummarizeConfig
+from qfocus.errors import InputError
 from qfocus.generation import generate, generate_batch
 from qfocus.prompts import PromptBuilder
 from qfocus.strategies import get_strategy
@@ -120,6 +121,28 @@ def test_retrieve_specific_window_focuses_specific_queries_only(tiny_lm):
     wide, _, _ = get_strategy("retrieve", focused).choose(tiny_lm, document, broad)
     assert wide.input_ids == get_strategy("truncate", config).prepare(tiny_lm, document, broad).input_ids
     assert len(wide) > 160
+
+
+def test_retrieve_first_broad_rule_still_reads_every_word(tiny_lm):
+    """--broad-reach all --broad-below 0.2: "meeting" on every line makes "Summarize the whole meeting"
+    reach every passage, so the first rule retrieves for it where the content rule reads head and tail."""
+    document = "\n".join(f"{line} The meeting goes on." for line in _lines(120).split("\n"))
+    config = SummarizeConfig(strategy="retrieve", context_window=256, generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40))
+    first = replace(config, retrieval=replace(config.retrieval, broad_reach="all"))
+    broad = "Summarize the whole meeting."
+    assert {c.reason for c in get_strategy("retrieve", config).choose(tiny_lm, document, broad)[1]} == {"broad"}
+    assert "broad" not in {c.reason for c in get_strategy("retrieve", first).choose(tiny_lm, document, broad)[1]}
+
+
+def test_specific_window_too_small_is_one_clear_error(tiny_lm):
+    with pytest.raises(InputError, match="specific_window is 100"):
+        SummarizeConfig(retrieval=RetrievalConfig(specific_window=100))  # the default answer is 128 tokens
+    config = SummarizeConfig(strategy="retrieve", context_window=1024, generation=GenerationConfig(max_new_tokens=8),
+                             retrieval=RetrievalConfig(scorer="bm25", passage_tokens=40, specific_window=80))
+    long_query = QUERY + " " + " ".join(["Please name every colour that anyone proposed."] * 3)
+    with pytest.raises(InputError, match="--specific-window 80 leaves"):
+        get_strategy("retrieve", config).choose(tiny_lm, _lines(400), long_query)
 
 
 def test_retrieve_reads_a_short_document_whole(tiny_lm):

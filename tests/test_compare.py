@@ -143,17 +143,12 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
     (out / "settings.json").write_text(json.dumps({**settings, "loaded": {**settings["loaded"], "dtype": "bfloat16"}}))
     code, _, err = run_cli(capsys, *args, "--resume")
     assert_one_line_error(code, err, "holds answers of the model loaded as")
-    # settings written before an option existed: the run had its default (specific_window), or the value
-    # that kept the old behaviour where the default changed it (broad_reach: all)
+    # settings written before an option existed resume; retrieval settings do not matter to truncate
     older = json.loads(json.dumps(settings))
     del older["summarize"]["retrieval"]["specific_window"], older["summarize"]["retrieval"]["broad_reach"]
     (out / "settings.json").write_text(json.dumps(older))
-    code, _, err = run_cli(capsys, *args, "--resume")
-    assert_one_line_error(code, err, "other settings (summarize.retrieval.broad_reach)")
-    assert run_cli(capsys, *args, "--resume", "--broad-reach", "all")[0] == 0
+    assert run_cli(capsys, *args, "--resume", "--specific-window", "512", "--coverage", "0.5")[0] == 0
     (out / "metrics.json").unlink()
-    code, _, err = run_cli(capsys, *args, "--resume", "--broad-reach", "all", "--specific-window", "512")
-    assert_one_line_error(code, err, "other settings (summarize.retrieval.specific_window)")
     (out / "settings.json").unlink()
     code, _, err = run_cli(capsys, *args, "--resume")
     assert_one_line_error(code, err, "without the settings they were made with")
@@ -165,6 +160,27 @@ def test_resume_keeps_the_answers_of_a_stopped_run_and_answers_the_rest(capsys, 
     # without --resume a run starts over
     assert run_cli(capsys, *args)[0] == 0
     assert [json.loads(line)["prediction"] for line in (out / "predictions.jsonl").read_text().splitlines()][1] != "KEPT"
+
+
+def test_resume_fills_options_a_run_predates_with_the_old_behaviour_and_compares_what_matters():
+    from copy import deepcopy
+    from dataclasses import asdict
+
+    from qfocus.config import SummarizeConfig
+    from qfocus.evaluation.run import EvalConfig, _differences, _filled, _matters
+
+    now = json.loads(json.dumps(asdict(EvalConfig(summarize=SummarizeConfig(strategy="retrieve")))))
+    defaults = json.loads(json.dumps(asdict(EvalConfig())))
+    saved = deepcopy(now)
+    del saved["summarize"]["retrieval"]["broad_reach"], saved["summarize"]["retrieval"]["specific_window"]
+    # specific_window's default is the old behaviour; broad_reach's is not: the run had the first rule ("all")
+    assert _differences(_filled(saved, defaults), now) == ["summarize.retrieval.broad_reach"]
+    del saved["summarize"]["retrieval"]  # a run from before retrieval settings existed: filled option by option
+    retrieval = _filled(saved, defaults)["summarize"]["retrieval"]
+    assert (retrieval["broad_reach"], retrieval["broad_below"], retrieval["specific_window"]) == ("all", 0.0, 0)
+    assert _matters("summarize.retrieval.broad_reach", "retrieve") and _matters("summarize.retrieval.coverage", "route")
+    assert not _matters("summarize.retrieval.broad_reach", "truncate") and not _matters("summarize.retrieval.coverage", "mapreduce")
+    assert _matters("summarize.retrieval.map_batch", "mapreduce") and _matters("summarize.generation.max_new_tokens", "truncate")
 
 
 def test_resumed_compare_leaves_finished_strategies_alone(capsys, tmp_path, tiny_checkpoint):

@@ -188,8 +188,8 @@ def test_content_terms_drop_the_words_that_name_the_document_or_ask():
 
 
 def test_reach_counts_content_words_only_unless_told_otherwise(tokenizer):
-    """"meeting" is in half the passages, "zebra" in one: a broad query reaches those by all its words and
-    none by its content words; a specific one reaches the planted passage's share."""
+    """"meeting" is on every line, "zebra" on one: a broad query reaches the passages holding "meeting" by
+    all its words and none by its content words; a specific one reaches the planted passage's share."""
     text = "\n".join(f"{line} This meeting goes on." for line in meeting(60, planted_at=30).split("\n"))
     index = document_index(tokenizer, text, 40)
     broad, specific = Query("Summarize the whole meeting."), Query("What did the meeting say about zebras?")
@@ -198,3 +198,21 @@ def test_reach_counts_content_words_only_unless_told_otherwise(tokenizer):
     assert index.reach(specific, "all") >= meetings
     holding = sum("zebra" in t for t in index.texts) / len(index.passages)
     assert index.reach(broad) == 0.0 and index.reach(specific) == pytest.approx(holding) and 0 < holding < 0.2
+
+
+def test_broad_rules_on_a_long_document_with_a_needle(tokenizer):
+    """More than 1,000 passages, the query's one content word in one of them: the content rule retrieves
+    (a share threshold such as the first rule's would call it broad); a query with no content word is
+    broad under it; broad_below 0 turns either rule off."""
+    from dataclasses import replace
+
+    from qfocus.strategies.retrieve import _broad
+
+    index = document_index(tokenizer, meeting(1100, planted_at=550), 40)
+    assert len(index.passages) > 1000
+    content, first = RetrievalConfig(), RetrievalConfig(broad_reach="all", broad_below=0.01)
+    needle, broad = "Zebra vaccination costs?", "Summarize the whole meeting."
+    assert not _broad(index, needle, content) and _broad(index, needle, first)
+    assert _broad(index, broad, content) and _broad(index, broad, first)
+    assert not _broad(index, broad, replace(content, broad_below=0.0))
+    assert not _broad(index, broad, replace(first, broad_below=0.0))

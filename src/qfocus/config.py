@@ -42,6 +42,7 @@ class GenerationConfig:
 
 SCORERS = ("bm25", "dense", "hybrid")
 BROAD_REACHES = ("content", "all")
+MIN_FOCUSED = 64  # specific_window: the fewest tokens it must leave beside the answer
 DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
 DECODE_WEIGHTS = ("auto", "int4", "full")
 
@@ -53,9 +54,9 @@ class RetrievalConfig:
     scorer: str = field(default="hybrid", metadata={"help": "retrieve: bm25, dense (all-MiniLM-L6-v2) or hybrid (BM25, its top --rerank re-scored densely, fused by reciprocal rank)."})
     passage_tokens: int = field(default=128, metadata={"help": "retrieve: passages are the document's lines, grouped to about this many tokens."})
     coverage: float = field(default=0.25, metadata={"help": "retrieve: share of the budget for evenly spaced passages, so broad queries see the whole document."})
-    broad_below: float = field(default=0.001, metadata={"help": "retrieve: a query whose words (see --broad-reach) occur in fewer than this share of the passages is broad (\"summarize the meeting\"): read the head and tail, as truncate does (0: never)."})
-    broad_reach: str = field(default="content", metadata={"help": "retrieve: the query words the broad rule counts: content (not words that name the document or ask: summarize, meeting, plot, what, ...) or all (every word; the rule before 2026-11-25, with --broad-below 0.2)."})
-    specific_window: int = field(default=0, metadata={"help": "retrieve: read a specific (not broad) query's passages in a prompt of this many tokens, its answer included: the most relevant passages only, a focused prompt; broad queries still read the whole window (0: the whole window for every query)."})
+    broad_reach: str = field(default="content", metadata={"help": "retrieve: how a broad query (\"summarize the meeting\") is told apart; it reads the head and tail, as truncate does. content: none of its content words (not function words, nor words that name the document or ask: summarize, meeting, plot, what, ...) occurs in the document. all: its words, every one counted, occur in fewer than --broad-below of the passages (the first rule)."})
+    broad_below: float = field(default=0.2, metadata={"help": "retrieve --broad-reach all: the share of passages below which a query is broad; 0 turns the broad rule off (with either --broad-reach)."})
+    specific_window: int = field(default=0, metadata={"help": "retrieve: a focused prompt: a specific (not broad) query on a document longer than the window reads its most relevant passages in the prompt a window of this many tokens gives (its answer included); broad queries still read the whole window (0: the whole window for every query)."})
     rerank: int = field(default=64, metadata={"help": "retrieve, hybrid: BM25's top N passages are embedded and re-ranked (0: embed every passage)."})
     mugi: bool = field(default=False, metadata={"help": "retrieve: MuGI query expansion: the model writes pseudo-answers that join the query."})
     mugi_answers: int = field(default=3, metadata={"help": "retrieve --mugi: pseudo-answers written (sampled in one batch)."})
@@ -268,6 +269,11 @@ class SummarizeConfig:
             raise InputError(f"segment is {self.segment}: pass a positive number of tokens such as 1024")
         if self.max_bytes < 1:
             raise InputError(f"max_bytes is {self.max_bytes}: pass a positive size in bytes")
+        window = self.retrieval.specific_window
+        if window and window < self.generation.max_new_tokens + MIN_FOCUSED:
+            raise InputError(f"specific_window is {window}: the answer's {self.generation.max_new_tokens} tokens leave "
+                             f"too little for the query and passages; pass at least {self.generation.max_new_tokens + MIN_FOCUSED}, "
+                             "such as 1024, or 0 for the whole window")
 
 
 def set_option(config: SummarizeConfig, key: str, value, where: str):

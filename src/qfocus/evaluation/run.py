@@ -28,7 +28,7 @@ SETTINGS_FILE = "settings.json"
 MOVABLE = ("out", "resume", "data_dir", "batch_size")
 # A run written before an option existed ran with the value that keeps the old behaviour: its default,
 # except for these options, whose default changed what the code does.
-BEFORE_OPTION = {"summarize.retrieval.broad_reach": "all"}
+BEFORE_OPTION = {"summarize.retrieval.broad_reach": "all", "summarize.retrieval.broad_below": 0.0}
 
 
 @dataclass
@@ -171,6 +171,7 @@ def answered(out: Path, examples: list, config: EvalConfig) -> list[dict]:
                          "existed): choose another --out")
     defaults = json.loads(json.dumps(asdict(EvalConfig())))  # for options added since the run (BEFORE_OPTION)
     changed = _differences(_filled(saved, defaults), json.loads(json.dumps(asdict(config))))
+    changed = [name for name in changed if _matters(name, config.summarize.strategy)]
     if changed:
         raise InputError(f"{out} holds a run with other settings ({', '.join(changed)}): "
                          "resume with the same options, or choose another --out")
@@ -215,11 +216,22 @@ def _filled(saved: dict, defaults: dict, prefix: str = "") -> dict:
     option existed: BEFORE_OPTION's value, else the option's default."""
     out = dict(saved)
     for key, value in defaults.items():
-        if key not in out:
-            out[key] = BEFORE_OPTION.get(prefix + key, value)
+        if key not in out:  # a whole sub-config missing is filled option by option
+            out[key] = _filled({}, value, f"{prefix}{key}.") if isinstance(value, dict) else BEFORE_OPTION.get(prefix + key, value)
         elif isinstance(value, dict) and isinstance(out[key], dict):
             out[key] = _filled(out[key], value, f"{prefix}{key}.")
     return out
+
+
+def _matters(setting: str, strategy: str) -> bool:
+    """Whether the dotted `setting` can change `strategy`'s answers: a retrieval setting only for the
+    strategies that read it (`Strategy.retrieval_settings`)."""
+    from qfocus.strategies import STRATEGIES
+
+    if not setting.startswith("summarize.retrieval.") or strategy not in STRATEGIES:
+        return True
+    reads = STRATEGIES[strategy].retrieval_settings
+    return "*" in reads or setting.rsplit(".", 1)[1] in reads
 
 
 def _differences(before: dict, now: dict, prefix: str = "") -> list[str]:

@@ -58,7 +58,7 @@ class DocumentIndex:
         self.passages: list[Passage] = split_passages(doc, passage_tokens)
         self.texts = [doc.text[p.start : p.end] for p in self.passages]
         self._bm25: BM25Index | None = None
-        self._last: tuple[str, np.ndarray] | None = None  # the last query's BM25 scores (reach, then score)
+        self._last: tuple[str, np.ndarray] | None = None  # the last query's BM25 scores (the first broad rule, then score)
         self._vectors: dict[int, np.ndarray] = {}
 
     def _lexical(self) -> BM25Index:

@@ -52,6 +52,8 @@ class Strategy(ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     batched: ClassVar[bool] = False  # True: `summarize_batch` shares model calls across queries
+    # the RetrievalConfig settings its answers depend on ("*": all); `--resume` compares only these
+    retrieval_settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: SummarizeConfig | None = None):
         self.config = config or SummarizeConfig()

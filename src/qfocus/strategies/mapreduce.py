@@ -21,6 +21,7 @@ JOIN = "\n\n"
 @register
 class MapReduce(ChunkedStrategy):
     name = "mapreduce"
+    retrieval_settings = ("map_batch",)
     description = "answer on every chunk (batched), then combine the partial answers, recursively"
 
     def read(self, calls: Calls, builder: PromptBuilder, document: str, query: str, budget: int,

@@ -6,10 +6,11 @@ budget: `coverage` of it with evenly spaced passages, the rest by relevance, in 
 "[...]" at every gap. `--json` lists the passages read with their character offsets and scores.
 
 A broad query ("Summarize the whole meeting") has nothing to retrieve: its words are about the
-document, not in it. When the query's content words (not "summarize", "meeting", "what": see
-`retrieval.lexical.ASKING`) occur in fewer than `broad_below` of the passages, the prompt is the head
-and tail `truncate` keeps (docs/results.md: on QMSum, retrieval loses to truncation on general
-queries; the rule and its threshold were chosen on QMSum and SQuALITY train).
+document, not in it. When none of the query's content words (not "summarize", "meeting", "what": see
+`retrieval.lexical.ASKING`) occurs in the document, the prompt is the head and tail `truncate` keeps
+(docs/results.md: on QMSum, retrieval loses to truncation on general queries; the rule was chosen on
+QMSum and SQuALITY train). `broad_reach="all"` is the first rule: fewer than `broad_below` of the
+passages hold any word of the query.
 With `specific_window` a specific query reads a shorter, focused prompt (its best passages only)
 while a broad one still reads the whole window.
 """
@@ -19,16 +20,19 @@ from __future__ import annotations
 import numpy as np
 
 from qfocus.documents import check_query, check_text
+from qfocus.errors import InputError
 from qfocus.models import LoadedModel
-from qfocus.prompts import ELISION, Prompt, document_budget, keep_head_and_tail
+from qfocus.prompts import ELISION, Prompt, keep_head_and_tail
 from qfocus.retrieval import Chosen, Query, assemble, document_index, head_and_tail_spans, score, select
 from qfocus.retrieval.expansion import expand
+from qfocus.retrieval.select import MIN_PIECE
 from qfocus.strategies.base import OnePromptStrategy, Plan, register
 
 
 @register
 class Retrieve(OnePromptStrategy):
     name = "retrieve"
+    retrieval_settings = ("*",)
     description = "the passages most relevant to the query plus evenly spaced ones, in document order"
 
     def choose(self, lm: LoadedModel, document: str, query: str) -> tuple[Prompt, list[Chosen], int]:
@@ -41,13 +45,16 @@ class Retrieve(OnePromptStrategy):
         n_tokens = len(index.doc.ids)
         marker = builder.encode(ELISION)
         expanded = None
-        if n_tokens > budget and index.reach(Query(query), config.broad_reach) < config.broad_below:  # a broad query: truncate's prompt
+        if n_tokens > budget and _broad(index, query, config):  # truncate's prompt
             ids = keep_head_and_tail(index.doc.ids, budget, self.config.head_fraction, marker)
             chosen = head_and_tail_spans(index.doc, budget, self.config.head_fraction, len(marker), "broad")
         else:
             if config.specific_window and n_tokens > budget:  # a focused prompt: fewer, more relevant passages
-                budget = min(budget, document_budget(config.specific_window, builder.overhead(query),
-                                                     self.config.generation.max_new_tokens))
+                room = config.specific_window - builder.overhead(query) - self.config.generation.max_new_tokens
+                if room < MIN_PIECE:
+                    raise InputError(f"--specific-window {config.specific_window} leaves {max(room, 0)} tokens for the "
+                                     "document beside this query and the answer: pass a larger window, such as 1024")
+                budget = min(budget, room)
             expanded = expand(lm, query, config, self.config.generation) if n_tokens > budget else None
             scores = score(index, expanded, config) if expanded else np.zeros(len(index.passages))
             chosen = select(index.passages, scores, n_tokens, budget, config.coverage, len(marker))
@@ -61,6 +68,16 @@ class Retrieve(OnePromptStrategy):
         passages = [{"start": c.passage.start, "end": c.passage.end, "score": round(c.score, 4), "reason": c.reason}
                     for c in chosen]
         return Plan(prompt, calls, passages)
+
+
+def _broad(index, query: str, config) -> bool:
+    """retrieve's broad rule (`RetrievalConfig.broad_reach`): no content word of the query in any passage,
+    or (all) fewer than `broad_below` of the passages holding any word of it; off when broad_below is 0."""
+    if config.broad_below <= 0:
+        return False
+    if config.broad_reach == "content":
+        return index.reach(Query(query)) == 0
+    return index.reach(Query(query), "all") < config.broad_below
 
 
 def _read(chosen: list[Chosen]) -> int:

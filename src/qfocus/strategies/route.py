@@ -18,6 +18,7 @@ from qfocus.strategies.base import Strategy, Summary, get_strategy, register, st
 @register
 class Route(Strategy):
     name = "route"
+    retrieval_settings = ("*",)
     description = "a trained router sends each query to a small or a large configuration (Hybrid LLM; --router, --route-share)"
 
     def __init__(self, config=None):
