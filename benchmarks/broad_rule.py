@@ -1,7 +1,7 @@
 """Score `retrieve`'s broad-query rule from a `qfocus compare` pair, without decoding again.
 
-retrieve --broad-below T reads a query whose (content) words reach fewer than T of the document's
-passages (`DocumentIndex.reach`, BM25 > 0; --reach as retrieve's --broad-reach) exactly as `truncate`
+retrieve reads a broad query (--reach content, the default: none of its content words in any passage;
+--reach all: its words in fewer than T of the passages, `DocumentIndex.reach`) exactly as `truncate`
 does: the same prompt token for token (tests/test_chains.py), so the same greedy answer at batch size 1. Given a comparison with
 `truncate` and `retrieve:broad_below=0` (every query retrieved) on the same examples, the rule's
 answers are truncate's for the broad queries and retrieve's for the others. This writes, per T, the
@@ -45,10 +45,11 @@ def main() -> None:
     parser.add_argument("--reach", choices=BROAD_REACHES, default="content",
                         help="the query words the rule counts (retrieve --broad-reach); 'all' writes broad_rule.json, "
                              "'content' broad_rule_content.json")
-    parser.add_argument("--thresholds", type=float, nargs="+", help="default: 0.001 (content), 0.1 0.2 0.3 (all)")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.1, 0.2, 0.3],
+                        help="--reach all: shares of passages to try; content has no threshold (no passage holds a content word)")
     parser.add_argument("--data-dir", help="where the dataset's files are, if not where the run read them")
     args = parser.parse_args()
-    thresholds = args.thresholds or ([0.001] if args.reach == "content" else [0.1, 0.2, 0.3])
+    thresholds = ["none"] if args.reach == "content" else args.thresholds
     folder = Path(args.folder)
     base, retrieved = (json.loads((folder / folder_name(spec) / "per_example.json").read_text())
                        for spec in (args.baseline, args.retrieve))
@@ -68,7 +69,7 @@ def main() -> None:
               "words": args.reach, "reach": {k: round(v, 4) for k, v in reach.items()},
               "all": {args.baseline: summary(base, base), args.retrieve: summary(retrieved, base)}, "rule": {}}
     for t in thresholds:
-        broad = [reach[r["id"]] < t for r in base]
+        broad = [reach[r["id"]] == 0 if t == "none" else reach[r["id"]] < t for r in base]
         rule = [b if flag else r for b, r, flag in zip(base, retrieved, broad)]
         entry = {"broad": int(sum(broad)), "all": summary(rule, base), "by_type": {}}
         for query_type in ("general", "specific"):
