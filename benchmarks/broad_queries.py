@@ -49,8 +49,8 @@ def main() -> None:
         for words in BROAD_REACHES:
             shares = np.array(reach[words])
             rows = {}
-            for t in args.thresholds:
-                broad = shares < t
+            for t in ["none", *args.thresholds]:  # none: no passage holds a query word (retrieve's content rule)
+                broad = shares == 0 if t == "none" else shares < t
                 rows[str(t)] = {"accuracy": round(float((broad == general).mean()), 3),
                                 "general_called_broad": round(float(broad[general].mean()), 3),
                                 "specific_called_broad": round(float(broad[~general].mean()), 3)}

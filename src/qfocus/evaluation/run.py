@@ -27,7 +27,8 @@ SETTINGS_FILE = "settings.json"
 # (batched answers equal one-at-a-time ones wherever batches are used on a CPU; on a GPU up to the last bits).
 MOVABLE = ("out", "resume", "data_dir", "batch_size")
 # A run written before an option existed ran with the value that keeps the old behaviour: its default,
-# except for these options, whose default changed what the code does.
+# except for these options, whose default is not what the code did before them (no broad rule at all,
+# then the first rule).
 BEFORE_OPTION = {"summarize.retrieval.broad_reach": "all", "summarize.retrieval.broad_below": 0.0}
 
 
